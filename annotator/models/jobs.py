@@ -1,0 +1,81 @@
+"""Background jobs with progress, and the active-learning queue."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .assets import Asset
+from .projects import Project
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Job(models.Model):
+    """Long work done by a worker. The worker claims the row (queued -> running) with a
+    conditional UPDATE, reports ``progress`` in [0, 1], and stores ``result`` or
+    ``error``. Cancelling sets ``cancelled``; the worker notices at its next progress
+    report and stops."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    asset = models.ForeignKey(
+        Asset, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    kind = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=255, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    celery_id = models.CharField(max_length=64, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class QueueItem(models.Model):
+    """Active-learning ranking: which asset/frame to label next, leased to one annotator
+    at a time."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queue_items")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="queue_items")
+    frame = models.PositiveIntegerField(default=0)
+    score = models.FloatField()
+    strategy = models.CharField(max_length=32)
+    leased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_expires = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-score"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "asset", "frame", "strategy"], name="unique_queue_item"
+            )
+        ]

@@ -1,0 +1,1 @@
+"""Domain services: plain functions that change several models in one transaction."""

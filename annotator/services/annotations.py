@@ -1,0 +1,139 @@
+"""Creating and changing annotations with optimistic concurrency and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F
+
+from annotator.errors import Conflict, InvalidInput
+from annotator.masks import MaskError, mask_stats, validate_rle
+from annotator.models import (
+    Annotation,
+    AnnotationRevision,
+    Asset,
+    Interaction,
+    LabelClass,
+    ReviewStatus,
+)
+
+
+def frame_size(asset: Asset, frame: int) -> tuple[int, int]:
+    """``(height, width)`` of a frame; ``InvalidInput`` when the index is out of range."""
+    if frame < 0 or frame >= asset.num_frames:
+        raise InvalidInput(
+            f"frame {frame} is out of range: the asset has {asset.num_frames} frame(s)",
+            "frame_out_of_range",
+        )
+    row = asset.frames.filter(index=frame).only("width", "height").first()
+    height = (row.height if row and row.height else asset.height) or 0
+    width = (row.width if row and row.width else asset.width) or 0
+    return height, width
+
+
+def check_mask(asset: Asset, frame: int, rle: Any) -> dict[str, Any]:
+    height, width = frame_size(asset, frame)
+    try:
+        return validate_rle(rle, height, width)
+    except MaskError as exc:
+        raise InvalidInput(str(exc), exc.code) from None
+
+
+def check_label(asset: Asset, label: LabelClass) -> None:
+    if label.project_id != asset.project_id:
+        raise InvalidInput("the label belongs to another project", "foreign_label")
+
+
+def create_annotation(
+    *,
+    asset: Asset,
+    frame: int,
+    label: LabelClass,
+    mask: Any,
+    author: User,
+    source: str = "manual",
+    score: float | None = None,
+    interaction: dict[str, Any] | None = None,
+) -> Annotation:
+    check_label(asset, label)
+    rle = check_mask(asset, frame, mask)
+    stats = mask_stats(rle)
+    with transaction.atomic():
+        annotation = Annotation.objects.create(
+            asset=asset,
+            frame=frame,
+            label=label,
+            mask=rle,
+            area=stats.area,
+            bbox=stats.bbox,
+            source=source,
+            score=score,
+            author=author,
+        )
+        if interaction:
+            Interaction.objects.create(
+                asset=asset,
+                frame=frame,
+                annotation=annotation,
+                prompts=interaction.get("prompts", interaction),
+                engine=str(interaction.get("engine", ""))[:32],
+                elapsed_ms=interaction.get("elapsed_ms"),
+                author=author,
+            )
+    return annotation
+
+
+def update_annotation(
+    annotation: Annotation, *, expected_version: int, user: User, changes: dict[str, Any]
+) -> Annotation:
+    """Apply ``changes`` (label, mask, score, source, review_status) if the stored version
+    is still ``expected_version``; otherwise ``Conflict`` carrying the current version.
+
+    The conditional UPDATE is the lock: two writers with the same version cannot both
+    win, on SQLite or PostgreSQL alike."""
+    fields: dict[str, Any] = {}
+    if "label" in changes:
+        check_label(annotation.asset, changes["label"])
+        fields["label"] = changes["label"]
+    if "mask" in changes:
+        rle = check_mask(annotation.asset, annotation.frame, changes["mask"])
+        stats = mask_stats(rle)
+        fields.update(mask=rle, area=stats.area, bbox=stats.bbox)
+    for name in ("score", "source"):
+        if name in changes:
+            fields[name] = changes[name]
+    if "review_status" in changes:
+        if changes["review_status"] not in ReviewStatus.values:
+            raise InvalidInput("unknown review status", "invalid_review_status")
+        fields["review_status"] = changes["review_status"]
+        fields["reviewed_by"] = user
+    with transaction.atomic():
+        previous = Annotation.objects.filter(pk=annotation.pk).first()
+        if previous is None:
+            raise Conflict("the annotation was deleted meanwhile", "deleted")
+        updated = Annotation.objects.filter(pk=annotation.pk, version=expected_version).update(
+            version=F("version") + 1, **fields
+        )
+        if not updated:
+            current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True)
+            raise Conflict(
+                f"the annotation changed meanwhile: you had version {expected_version}, "
+                f"it is now {current.first()}",
+                "stale_version",
+                current_version=current.first(),
+            )
+        AnnotationRevision.objects.create(
+            annotation=previous,
+            version=previous.version,
+            label_id=previous.label_id,
+            mask=previous.mask,
+            point_indices=previous.point_indices,
+            source=previous.source,
+            score=previous.score,
+            review_status=previous.review_status,
+            author=previous.author,
+        )
+    annotation.refresh_from_db()
+    return annotation

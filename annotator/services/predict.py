@@ -1,0 +1,66 @@
+"""Interactive prediction as the web process sees it: validate, queue, wait briefly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.conf import settings
+
+from annotator.celery import app
+from annotator.errors import InvalidInput, Unavailable
+from annotator.models import Asset
+from annotator.prompts import validate_engine, validate_prompts
+from annotator.redis_client import queue_has_worker
+from annotator.services.annotations import frame_size
+
+RETRY_AFTER_S = 2
+
+
+def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
+    """Send a predict request to the ``interactive`` queue and wait for the mask.
+
+    Raises ``InvalidInput`` for bad prompts (nothing is queued then) and ``Unavailable``
+    (503 + Retry-After) when no worker serves the queue or none answers in time."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object", "invalid_prompt")
+    engine = validate_engine(body.get("engine"))
+    if engine == "sam" and not settings.SAM_CHECKPOINT:
+        raise InvalidInput(
+            "SAM is not configured on this server (set SAM_CHECKPOINT)", "engine_unavailable"
+        )
+    frame = body.get("frame", 0)
+    if isinstance(frame, bool) or not isinstance(frame, int):
+        raise InvalidInput("frame must be an integer", "invalid_frame")
+    height, width = frame_size(asset, frame)
+    prompts = validate_prompts(body, width, height)
+    if not queue_has_worker("interactive"):
+        raise Unavailable(
+            "no worker is serving interactive requests right now",
+            "no_worker",
+            retry_after=RETRY_AFTER_S * 5,
+        )
+    timeout = settings.PREDICT_TIMEOUT_S
+    result = app.send_task(
+        "workers.predict",
+        args=[asset.pk, frame, engine, prompts],
+        queue="interactive",
+        expires=timeout,  # a request nobody waits for any more must not run later
+    )
+    try:
+        payload: dict[str, Any] = result.get(timeout=timeout, propagate=True)
+    except CeleryTimeout:
+        result.revoke()
+        raise Unavailable(
+            f"the interactive workers are busy (no answer within {timeout:g} s)",
+            "busy",
+            retry_after=RETRY_AFTER_S,
+        ) from None
+    finally:
+        result.forget()
+    if "error" in payload:
+        if payload.get("code") == "engine_unavailable":
+            raise Unavailable(payload["error"], "engine_unavailable", retry_after=30)
+        raise InvalidInput(payload["error"], payload.get("code", "invalid_prompt"))
+    payload["prompts"] = prompts
+    return payload

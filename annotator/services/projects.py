@@ -1,0 +1,82 @@
+"""Projects, label classes and memberships."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from annotator.errors import Conflict, InvalidInput
+from annotator.models import LabelClass, Membership, Project, Role
+
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Distinct default colours for labels created without one.
+PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+           "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3")
+
+
+def next_color(project: Project) -> str:
+    return PALETTE[project.labels.count() % len(PALETTE)]
+
+
+def create_project(
+    user: User, name: str, description: str = "", labels: Iterable[dict[str, str]] = ()
+) -> Project:
+    """Create a project owned by ``user`` with its label classes, all or nothing."""
+    with transaction.atomic():
+        project = Project.objects.create(name=name, description=description, created_by=user)
+        Membership.objects.create(project=project, user=user, role=Role.OWNER)
+        for label in labels:
+            add_label(project, label["name"], label.get("color"))
+    return project
+
+
+def add_label(project: Project, name: str, color: str | None = None) -> LabelClass:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a label needs a name", "invalid_label")
+    if color is not None and not COLOR_RE.match(color):
+        raise InvalidInput(f"label color {color!r} is not #rrggbb", "invalid_color")
+    try:
+        with transaction.atomic():
+            return LabelClass.objects.create(
+                project=project, name=name, color=(color or next_color(project)).lower()
+            )
+    except IntegrityError:
+        raise Conflict(f"the project already has a label named {name!r}", "duplicate_label") from None
+
+
+def set_member(project: Project, username: str, role: str) -> Membership:
+    """Add ``username`` to the project or change their role. The last owner cannot be
+    demoted, so a project never ends up with nobody able to manage it."""
+    if role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}", "invalid_role")
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise InvalidInput(f"no user named {username!r}", "unknown_user")
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update().filter(project=project, user=user).first()
+        )
+        if membership is None:
+            return Membership.objects.create(project=project, user=user, role=role)
+        if membership.role == Role.OWNER and role != Role.OWNER:
+            _ensure_other_owner(project, membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+        return membership
+
+
+def remove_member(membership: Membership) -> None:
+    with transaction.atomic():
+        if membership.role == Role.OWNER:
+            _ensure_other_owner(membership.project, membership)
+        membership.delete()
+
+
+def _ensure_other_owner(project: Project, membership: Membership) -> None:
+    others = Membership.objects.filter(project=project, role=Role.OWNER).exclude(pk=membership.pk)
+    if not others.exists():
+        raise Conflict("a project must keep at least one owner", "last_owner")

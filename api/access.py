@@ -1,0 +1,66 @@
+"""Project membership and role checks, used by every view.
+
+An object of a project the user is not a member of does not exist for them (404); a
+member whose role does not allow the action gets 403.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from rest_framework.exceptions import PermissionDenied
+
+from annotator.models import Membership, Project, Role
+
+
+class Capability(Enum):
+    READ = "read"
+    REVIEW = "review"
+    ANNOTATE = "annotate"
+    MANAGE = "manage"
+
+
+CAPABILITIES: dict[str, set[Capability]] = {
+    Role.OWNER: {Capability.READ, Capability.REVIEW, Capability.ANNOTATE, Capability.MANAGE},
+    Role.ANNOTATOR: {Capability.READ, Capability.ANNOTATE},
+    Role.REVIEWER: {Capability.READ, Capability.REVIEW},
+    Role.VIEWER: {Capability.READ},
+}
+
+_MESSAGES = {
+    Capability.REVIEW: "only owners and reviewers can change review status",
+    Capability.ANNOTATE: "only owners and annotators can change assets and annotations",
+    Capability.MANAGE: "only project owners can do this",
+}
+
+
+def member_projects(user: User | AnonymousUser) -> QuerySet[Project]:
+    return Project.objects.filter(memberships__user_id=user.pk)
+
+
+def role_in(project_id: int, user: User | AnonymousUser) -> str | None:
+    return (
+        Membership.objects.filter(project_id=project_id, user_id=user.pk)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def can(role: str | None, capability: Capability) -> bool:
+    return role is not None and capability in CAPABILITIES.get(role, set())
+
+
+def require(role: str | None, capability: Capability) -> None:
+    if not can(role, capability):
+        raise PermissionDenied(_MESSAGES.get(capability, "not allowed"))
+
+
+def get_member_project(user: User | AnonymousUser, project_id: int) -> tuple[Project, str]:
+    """The project and the user's role in it; 404 when the user is not a member."""
+    membership = get_object_or_404(
+        Membership.objects.select_related("project"), project_id=project_id, user_id=user.pk
+    )
+    return membership.project, membership.role

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from annotator.models import Annotation, AnnotationSource, ReviewStatus
+
+
+class RleField(serializers.JSONField):
+    """A COCO RLE object; its content is checked against the frame by the service."""
+
+
+class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    interaction = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id",
+            "asset",
+            "frame",
+            "label",
+            "mask",
+            "point_indices",
+            "area",
+            "bbox",
+            "source",
+            "score",
+            "review_status",
+            "author",
+            "version",
+            "interaction",
+            "created",
+            "updated",
+        ]
+        read_only_fields = fields
+
+    def get_interaction(self, annotation: Annotation) -> dict[str, Any] | None:
+        interactions = list(annotation.interactions.all())
+        if not interactions:
+            return None
+        last = interactions[-1]
+        return {"prompts": last.prompts, "engine": last.engine, "elapsed_ms": last.elapsed_ms}
+
+
+class AnnotationCreateSerializer(serializers.Serializer[None]):
+    frame = serializers.IntegerField(min_value=0, default=0)
+    label = serializers.IntegerField()
+    mask = RleField()
+    source = serializers.ChoiceField(
+        choices=AnnotationSource.choices, default=AnnotationSource.MANUAL
+    )
+    score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    interaction = serializers.JSONField(required=False, allow_null=True)
+
+    def validate_interaction(self, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError("interaction must be an object", code="invalid")
+        return value
+
+
+class AnnotationUpdateSerializer(serializers.Serializer[None]):
+    version = serializers.IntegerField(min_value=1, required=False)
+    label = serializers.IntegerField(required=False)
+    mask = RleField(required=False)
+    source = serializers.ChoiceField(choices=AnnotationSource.choices, required=False)
+    score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    review_status = serializers.ChoiceField(choices=ReviewStatus.choices, required=False)

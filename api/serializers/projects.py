@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from annotator.models import LabelClass, Membership, Project, Role
+
+
+class LabelSerializer(serializers.ModelSerializer[LabelClass]):
+    color = serializers.RegexField(r"^#[0-9a-fA-F]{6}$", required=False)
+
+    class Meta:
+        model = LabelClass
+        fields = ["id", "name", "color"]
+
+
+class ProjectSerializer(serializers.ModelSerializer[Project]):
+    labels = LabelSerializer(many=True, required=False)
+    role = serializers.SerializerMethodField()
+    num_assets = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "labels", "role", "num_assets", "created"]
+        read_only_fields = ["id", "role", "created"]
+
+    def get_role(self, project: Project) -> str | None:
+        roles: dict[int, str] = self.context.get("roles", {})
+        return roles.get(project.pk)
+
+    def validate_labels(self, labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = [label["name"].strip() for label in labels]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("label names must be unique", code="duplicate_label")
+        return labels
+
+
+class ProjectUpdateSerializer(serializers.ModelSerializer[Project]):
+    class Meta:
+        model = Project
+        fields = ["name", "description"]
+
+
+class MemberSerializer(serializers.ModelSerializer[Membership]):
+    username = serializers.CharField(source="user.username")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role"]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotator.models import Asset
+from annotator.services.assets import delete_asset, ingest_upload
+from api.access import Capability, get_member_project, member_projects, require
+from api.serializers.assets import AssetSerializer, AssetUploadSerializer
+
+
+def member_assets(request: Request) -> QuerySet[Asset]:
+    return Asset.objects.filter(project__in=member_projects(request.user))
+
+
+class AssetListView(generics.ListCreateAPIView[Asset]):
+    serializer_class = AssetSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self) -> QuerySet[Asset]:
+        project, _ = get_member_project(self.request.user, self.kwargs["pk"])
+        queryset = project.assets.all()
+        kind = self.request.query_params.get("kind")
+        if kind:
+            queryset = queryset.filter(kind=kind)
+        return queryset.order_by("id")
+
+    @extend_schema(request={"multipart/form-data": AssetUploadSerializer}, responses=AssetSerializer)
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        project, role = get_member_project(request.user, kwargs["pk"])
+        require(role, Capability.ANNOTATE)
+        upload = AssetUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        asset = ingest_upload(
+            project,
+            upload.validated_data["file"],
+            request.user,  # type: ignore[arg-type]
+            upload.validated_data.get("kind"),
+        )
+        return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
+
+
+class AssetDetailView(generics.RetrieveDestroyAPIView[Asset]):
+    serializer_class = AssetSerializer
+
+    def get_queryset(self) -> QuerySet[Asset]:
+        return member_assets(self.request)
+
+    def perform_destroy(self, instance: Asset) -> None:
+        _, role = get_member_project(self.request.user, instance.project_id)
+        require(role, Capability.ANNOTATE)
+        delete_asset(instance)

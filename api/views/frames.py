@@ -1,0 +1,51 @@
+"""Frame images and thumbnails, streamed from media storage after a membership check."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from annotator.services.assets import display_path
+from api.views.assets import member_assets
+
+
+def _stream(path: str, storage_file: object) -> FileResponse:
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    response = FileResponse(storage_file, content_type=content_type)
+    # Frames never change under the same URL+checksum; let the browser keep them a while.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+class FrameImageView(APIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int, index: int) -> FileResponse:
+        asset = get_object_or_404(member_assets(request), pk=pk)
+        if index >= asset.num_frames:
+            raise NotFound(
+                f"frame {index} is out of range: the asset has {asset.num_frames} frame(s)",
+                code="frame_out_of_range",
+            )
+        frame = asset.frames.filter(index=index).first()
+        field = frame.image if frame is not None and frame.image else None
+        path = field.name if field else display_path(asset)
+        storage = asset.file.storage
+        if not path or not storage.exists(path):
+            raise NotFound("the frame image is not available", code="frame_missing")
+        return _stream(path, storage.open(path, "rb"))
+
+
+class ThumbnailView(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        asset = get_object_or_404(member_assets(request), pk=pk)
+        if not asset.thumbnail:
+            raise NotFound("the thumbnail is not ready yet", code="thumbnail_not_ready")
+        return _stream(asset.thumbnail.name, asset.thumbnail.open("rb"))

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotator.models import Membership, Project
+from annotator.services.projects import create_project
+from api.access import Capability, get_member_project, member_projects, require
+from api.serializers.projects import ProjectSerializer, ProjectUpdateSerializer
+
+
+def _roles(user_id: int) -> dict[int, str]:
+    return dict(Membership.objects.filter(user_id=user_id).values_list("project_id", "role"))
+
+
+class ProjectListView(generics.ListCreateAPIView[Project]):
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return (
+            member_projects(self.request.user)
+            .prefetch_related("labels")
+            .annotate(num_assets=Count("assets", distinct=True))
+            .order_by("id")
+        )
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk)}
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = create_project(
+            request.user,  # type: ignore[arg-type]
+            data["name"],
+            data.get("description", ""),
+            data.get("labels", []),
+        )
+        body = ProjectSerializer(project, context={"roles": {project.pk: "owner"}}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(generics.RetrieveUpdateDestroyAPIView[Project]):
+    serializer_class = ProjectSerializer
+
+    def get_object(self) -> Project:
+        project, role = get_member_project(self.request.user, self.kwargs["pk"])
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            require(role, Capability.MANAGE)
+        self.role = role
+        return project
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk)}
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        project = self.get_object()
+        serializer = ProjectUpdateSerializer(
+            project, data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(ProjectSerializer(project, context=self.get_serializer_context()).data)

@@ -1,0 +1,148 @@
+"""The worker side of interactive segmentation: engines per process, the embedding
+cache over media storage, and prompt JSON -> engine prompts."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from annotator.masks import decode_mask, encode_mask
+from annotator.media import load_rgb
+from annotator.models import Asset, Frame
+from annotator.services.assets import display_path
+from workers.engines import Click, Engine, Prompts, Scribble, build_engine
+from workers.engines.embedding_cache import EmbeddingCache, embedding_key
+
+
+class EngineNotConfigured(Exception):
+    pass
+
+
+class StorageByteStore:
+    """Embedding states in Django's default storage (local files or S3)."""
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            with default_storage.open(key, "rb") as stream:
+                return bytes(stream.read())
+        except (FileNotFoundError, OSError):
+            return None
+
+    def put(self, key: str, data: bytes) -> None:
+        if default_storage.exists(key):
+            default_storage.delete(key)
+        default_storage.save(key, ContentFile(data))
+
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_caches: dict[str, EmbeddingCache] = {}
+# The last low-resolution logits per returned mask, so a follow-up click that sends the
+# previous mask back refines from SAM's logits rather than from a binarised mask.
+_LOGITS: OrderedDict[str, np.ndarray] = OrderedDict()
+_LOGITS_MAX = 256
+
+
+def resolve_engine_name(requested: str) -> str:
+    if requested == "auto":
+        return "sam" if settings.SAM_CHECKPOINT else "classical"
+    if requested == "sam" and not settings.SAM_CHECKPOINT:
+        raise EngineNotConfigured("SAM is not configured on this worker (SAM_CHECKPOINT is unset)")
+    return requested
+
+
+def get_engine(name: str) -> Engine:
+    with _lock:
+        engine = _engines.get(name)
+        if engine is None:
+            if name == "sam":
+                engine = build_engine(
+                    "sam", checkpoint=settings.SAM_CHECKPOINT, model_type=settings.SAM_MODEL_TYPE
+                )
+            else:
+                engine = build_engine(name)
+            _engines[name] = engine
+            _caches[name] = EmbeddingCache(
+                engine, memory_limit_mb=settings.EMBEDDING_CACHE_MB, store=StorageByteStore()
+            )
+        return engine
+
+
+def get_cache(name: str) -> EmbeddingCache:
+    get_engine(name)
+    return _caches[name]
+
+
+def frame_rgb(asset: Asset, frame: int) -> np.ndarray:
+    """``(H, W, 3) uint8`` RGB of one frame of an asset."""
+    row = Frame.objects.filter(asset=asset, index=frame).first()
+    path = row.image.name if row is not None and row.image else display_path(asset)
+    with asset.file.storage.open(path, "rb") as stream:
+        return load_rgb(stream)
+
+
+def prepared_state(engine_name: str, asset: Asset, frame: int) -> tuple[Any, str]:
+    """The engine's per-image state, from memory, storage, or computed now."""
+    engine = get_engine(engine_name)
+    key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
+    return get_cache(engine_name).get_state(key, lambda: frame_rgb(asset, frame))
+
+
+def _mask_key(rle: dict[str, Any]) -> str:
+    return hashlib.sha1(f"{rle['size']}:{rle['counts']}".encode()).hexdigest()
+
+
+def remember_logits(rle: dict[str, Any], logits: np.ndarray | None) -> None:
+    if logits is None:
+        return
+    with _lock:
+        _LOGITS[_mask_key(rle)] = logits
+        _LOGITS.move_to_end(_mask_key(rle))
+        while len(_LOGITS) > _LOGITS_MAX:
+            _LOGITS.popitem(last=False)
+
+
+def prompts_from_json(data: dict[str, Any]) -> Prompts:
+    mask_rle = data.get("mask")
+    logits = None
+    mask = None
+    if mask_rle:
+        mask = decode_mask(mask_rle)
+        with _lock:
+            logits = _LOGITS.get(_mask_key(mask_rle))
+    return Prompts(
+        clicks=[Click(c["x"], c["y"], bool(c["positive"])) for c in data.get("clicks", [])],
+        box=tuple(data["box"]) if data.get("box") else None,  # type: ignore[arg-type]
+        scribbles=[
+            Scribble(np.asarray(s["points"], dtype=np.float64), bool(s["positive"]))
+            for s in data.get("scribbles", [])
+        ],
+        mask=mask,
+        logits=logits,
+    )
+
+
+def predict_for_asset(asset_id: int, frame: int, engine: str, prompts: dict[str, Any]) -> dict[str, Any]:
+    """Run one prediction; the result is the API's response body (plus ``embedding``)."""
+    started = time.perf_counter()
+    name = resolve_engine_name(engine)
+    asset = Asset.objects.get(pk=asset_id)
+    state, origin = prepared_state(name, asset, frame)
+    prediction = get_engine(name).predict(state, prompts_from_json(prompts))
+    rle = encode_mask(prediction.mask)
+    remember_logits(rle, prediction.low_res_logits)
+    return {
+        "mask": rle,
+        "score": round(float(prediction.score), 4),
+        "engine": name,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 1),
+        "embedding": origin,
+    }
