@@ -166,14 +166,28 @@ def wait_for_worker(process: subprocess.Popen[bytes], queue: str = "interactive"
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: Any, django_db_blocker: Any, redis_server: str) -> Iterator[subprocess.Popen[bytes]]:
-    """One real Celery worker process for the session, on the test database."""
+def tiny_sam_checkpoint() -> Path:
+    """A tiny random-weight SAM saved as a checkpoint file (built from segment-anything's
+    own modules), so the real checkpoint-loading path runs in seconds."""
+    from workers.engines.sam import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(Path(settings.VAR_DIR) / "tiny_sam.pth")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: Any, django_db_blocker: Any, redis_server: str, tiny_sam_checkpoint: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One real Celery worker process for the session, on the test database, with the
+    tiny SAM configured (so both engines can be asked for by name)."""
     from annotator.redis_client import WORKER_ALIVE_KEY, get_redis
 
     for queue in ("interactive", "embed", "jobs"):
         get_redis().delete(WORKER_ALIVE_KEY.format(queue=queue))
     with django_db_blocker.unblock():
-        env = worker_env()
+        env = worker_env(
+            {"SAM_CHECKPOINT": str(tiny_sam_checkpoint), "SAM_MODEL_TYPE": "tiny"}
+        )
     process = start_worker(env)
     wait_for_worker(process)
     yield process

@@ -6,7 +6,8 @@ segment-anything) are imported only inside the engine that needs them.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .base import Click, Engine, Prediction, Prompts, Scribble
 

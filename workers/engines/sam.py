@@ -183,6 +183,8 @@ def _weights_fingerprint(path: Path, size: int) -> str:
     weights computes the same ``model_id`` and shares stored embeddings. The tail of a
     ``torch.save`` zip file is its central directory, which lists a CRC-32 of every
     tensor record, so changed weights change the tail even if the head is identical.
+    (``torch.save`` also embeds the file's stem in the archive, so identical weights
+    saved under another file name get another id: a cache miss, never a wrong hit.)
     """
     window = 1 << 20
     digest = hashlib.sha256(str(size).encode())
@@ -314,8 +316,8 @@ def scribble_points(
     Each stroke is resampled at evenly spaced arc-length positions (the centres of
     ``k`` equal pieces, so sloppy stroke ends weigh less): ``k`` grows with the
     stroke's length, 1 to :data:`MAX_POINTS_PER_STROKE`. If all strokes together want
-    more than ``max_points``, each is scaled down (keeping at least one point), and if
-    there are more strokes than ``max_points`` only the newest keep a point.
+    more than ``max_points``, the longest give up points first (each keeps at least
+    one), and if there are more strokes than ``max_points`` only the newest count.
 
     ``image_size`` is ``(H, W)``. Returns ``coords (N, 2) float64`` in ``(x, y)`` image
     pixels and ``labels (N,) int64`` (1 positive, 0 negative).
@@ -331,10 +333,10 @@ def scribble_points(
         polylines.append(pts)
         length = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum()) if len(pts) > 1 else 0.0
         wanted.append(int(min(MAX_POINTS_PER_STROKE, 1 + length // spacing)))
-    total = sum(wanted)
-    if total > max_points:
-        scale = max_points / total
-        wanted = [max(1, int(w * scale)) for w in wanted]
+    # Over budget: take points from the stroke that has the most (ties: the oldest)
+    # until it fits; every stroke keeps at least one, which fits as len <= max_points.
+    while sum(wanted) > max_points:
+        wanted[int(np.argmax(wanted))] -= 1
 
     coords: list[np.ndarray] = []
     labels: list[np.ndarray] = []
