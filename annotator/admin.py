@@ -35,7 +35,16 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(models.Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "kind", "project", "width", "height", "status", "embedding_status"]
+    list_display = [
+        "id",
+        "name",
+        "kind",
+        "project",
+        "width",
+        "height",
+        "status",
+        "embedding_status",
+    ]
     list_filter = ["kind", "status", "embedding_status"]
     search_fields = ["name", "checksum"]
 

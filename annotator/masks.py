@@ -97,7 +97,9 @@ def validate_rle(rle: Any, height: int, width: int) -> dict[str, Any]:
     if isinstance(counts, bytes):
         counts = counts.decode("ascii", errors="replace")
     if not isinstance(counts, str) or not counts:
-        raise MaskError("RLE counts must be a non-empty string or a list of integers", "invalid_rle")
+        raise MaskError(
+            "RLE counts must be a non-empty string or a list of integers", "invalid_rle"
+        )
     total = sum(_run_lengths(counts))
     if total != h * w:
         raise MaskError(f"RLE counts cover {total} pixels, the frame has {h * w}", "invalid_rle")
@@ -106,7 +108,10 @@ def validate_rle(rle: Any, height: int, width: int) -> dict[str, Any]:
 
 def _as_pycoco(rle: dict[str, Any]) -> dict[str, Any]:
     counts = rle["counts"]
-    return {"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return {
+        "size": rle["size"],
+        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+    }
 
 
 def mask_stats(rle: dict[str, Any]) -> MaskStats:

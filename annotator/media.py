@@ -144,7 +144,7 @@ def _inspect(data: bytes, max_pixels: int) -> InspectedImage:
         )
     try:
         probe.verify()
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         if fmt == "TIFF" and "truncated" not in str(exc).lower():
@@ -186,16 +186,13 @@ def _inspect(data: bytes, max_pixels: int) -> InspectedImage:
 
 def load_rgb(stream: IO[bytes]) -> np.ndarray:
     """Decode a stored display image to ``(H, W, 3) uint8`` RGB (EXIF applied)."""
-    image = Image.open(stream)
-    image = ImageOps.exif_transpose(image)
+    image: Image.Image = ImageOps.exif_transpose(Image.open(stream))
     return np.asarray(_render_rgb(image))
 
 
 def make_thumbnail(stream: IO[bytes], size: int) -> bytes:
     """JPEG thumbnail whose longer side is ``size`` pixels."""
-    image = Image.open(stream)
-    image = ImageOps.exif_transpose(image)
-    image = _render_rgb(image)
+    image = _render_rgb(ImageOps.exif_transpose(Image.open(stream)))
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)

@@ -98,9 +98,7 @@ def validate_prompts(data: Any, width: int, height: int) -> dict[str, Any]:
             raise InvalidInput(f"mask: {exc}", exc.code) from None
 
     if not clicks and box is None and not scribbles and mask is None:
-        raise InvalidInput(
-            "give at least one prompt: clicks, box, scribbles or mask", "no_prompt"
-        )
+        raise InvalidInput("give at least one prompt: clicks, box, scribbles or mask", "no_prompt")
     return {"clicks": clicks, "box": box, "scribbles": scribbles, "mask": mask}
 
 

@@ -109,7 +109,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "annotator.sqlite3",
+            "NAME": str(VAR_DIR / "annotator.sqlite3"),
             # WAL lets the web process read while a worker writes; busy timeout instead of
             # "database is locked" under concurrent writers.
             "OPTIONS": {
@@ -235,4 +235,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO") or "INFO"},
 }
-ALLOW_SIGNUP = env_bool('ALLOW_SIGNUP', ENVIRONMENT != 'production')
+ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", ENVIRONMENT != "production")

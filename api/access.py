@@ -38,12 +38,12 @@ _MESSAGES = {
 
 
 def member_projects(user: User | AnonymousUser) -> QuerySet[Project]:
-    return Project.objects.filter(memberships__user_id=user.pk)
+    return Project.objects.filter(memberships__user_id=user.pk or 0)
 
 
 def role_in(project_id: int, user: User | AnonymousUser) -> str | None:
     return (
-        Membership.objects.filter(project_id=project_id, user_id=user.pk)
+        Membership.objects.filter(project_id=project_id, user_id=user.pk or 0)
         .values_list("role", flat=True)
         .first()
     )
@@ -61,6 +61,6 @@ def require(role: str | None, capability: Capability) -> None:
 def get_member_project(user: User | AnonymousUser, project_id: int) -> tuple[Project, str]:
     """The project and the user's role in it; 404 when the user is not a member."""
     membership = get_object_or_404(
-        Membership.objects.select_related("project"), project_id=project_id, user_id=user.pk
+        Membership.objects.select_related("project"), project_id=project_id, user_id=user.pk or 0
     )
     return membership.project, membership.role

@@ -15,7 +15,7 @@ from rest_framework.views import exception_handler
 
 from annotator.errors import Conflict, DomainError, InvalidInput, TooLarge, Unavailable
 
-_STATUS = {
+_STATUS: dict[type[DomainError], int] = {
     InvalidInput: status.HTTP_400_BAD_REQUEST,
     TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     Conflict: status.HTTP_409_CONFLICT,
@@ -66,7 +66,9 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
             response.data = {"detail": message, "code": code, "errors": exc.detail}
         else:
             detail = exc.detail
-            message = str(detail) if not isinstance(detail, dict | list) else _first_message(detail)[0]
+            message = (
+                str(detail) if not isinstance(detail, dict | list) else _first_message(detail)[0]
+            )
             codes = exc.get_codes()
             code = codes if isinstance(codes, str) else _first_message(detail)[1]
             extra = detail if isinstance(detail, dict) else {}

@@ -6,6 +6,7 @@ from api.views import (
     assets,
     auth,
     frames,
+    health,
     jobs,
     labels,
     members,
@@ -16,6 +17,7 @@ from api.views import (
 app_name = "api"
 
 urlpatterns = [
+    path("health/", health.HealthView.as_view(), name="health"),
     path("auth/token/", auth.TokenView.as_view(), name="token"),
     path("auth/register/", auth.RegisterView.as_view(), name="register"),
     path("auth/me/", auth.MeView.as_view(), name="me"),

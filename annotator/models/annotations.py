@@ -82,6 +82,9 @@ class AnnotationRevision(models.Model):
             models.UniqueConstraint(fields=["annotation", "version"], name="unique_revision")
         ]
 
+    def __str__(self) -> str:
+        return f"annotation {self.annotation_id} v{self.version}"
+
 
 class Interaction(models.Model):
     """The prompts a user gave (clicks, box, scribbles, each with a timestamp) and the
@@ -102,3 +105,6 @@ class Interaction(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"interaction {self.pk} on {self.asset_id}/{self.frame}"

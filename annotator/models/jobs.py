@@ -79,3 +79,6 @@ class QueueItem(models.Model):
                 fields=["project", "asset", "frame", "strategy"], name="unique_queue_item"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} {self.score:.3f}: {self.asset_id}/{self.frame}"

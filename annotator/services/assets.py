@@ -43,7 +43,7 @@ def ingest_upload(
         )
     if size == 0:
         raise InvalidInput("the file is empty", "empty_file")
-    stream: IO[bytes] = upload.file
+    stream: IO[bytes] = upload.file  # type: ignore[assignment]
     stream.seek(0)
     head = stream.read(64)
     stream.seek(0)
@@ -83,10 +83,12 @@ def ingest_upload(
     try:
         stream.seek(0)
         asset.file.save(f"{checksum[:16]}-{name}", ContentFile(stream.read()), save=False)
-        written.append(asset.file.name)
+        written.append(str(asset.file.name))
         if inspected.display_png is not None:
-            asset.display_file.save(f"{checksum[:16]}.png", ContentFile(inspected.display_png), save=False)
-            written.append(asset.display_file.name)
+            asset.display_file.save(
+                f"{checksum[:16]}.png", ContentFile(inspected.display_png), save=False
+            )
+            written.append(str(asset.display_file.name))
         with transaction.atomic():
             asset.save()
             Frame.objects.create(
@@ -126,7 +128,7 @@ def queue_embedding(asset: Asset, user: User | None = None) -> None:
 
 def delete_asset(asset: Asset) -> None:
     """Delete the row (cascading to frames and annotations), then its files."""
-    paths = [f.name for f in (asset.file, asset.display_file, asset.thumbnail) if f]
+    paths = [str(f.name) for f in (asset.file, asset.display_file, asset.thumbnail) if f]
     storage = asset.file.storage
     with transaction.atomic():
         asset.delete()
@@ -139,4 +141,4 @@ def delete_asset(asset: Asset) -> None:
 
 def display_path(asset: Asset) -> str:
     """Storage path of the 8-bit image the UI and engines read."""
-    return asset.display_file.name if asset.display_file else asset.file.name
+    return str(asset.display_file.name if asset.display_file else asset.file.name)

@@ -13,8 +13,22 @@ from annotator.models import LabelClass, Membership, Project, Role
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Distinct default colours for labels created without one.
-PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-           "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3")
+PALETTE = (
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#fabed4",
+    "#469990",
+    "#dcbeff",
+    "#9a6324",
+    "#800000",
+    "#aaffc3",
+)
 
 
 def next_color(project: Project) -> str:
@@ -45,7 +59,9 @@ def add_label(project: Project, name: str, color: str | None = None) -> LabelCla
                 project=project, name=name, color=(color or next_color(project)).lower()
             )
     except IntegrityError:
-        raise Conflict(f"the project already has a label named {name!r}", "duplicate_label") from None
+        raise Conflict(
+            f"the project already has a label named {name!r}", "duplicate_label"
+        ) from None
 
 
 def set_member(project: Project, username: str, role: str) -> Membership:

@@ -12,7 +12,9 @@ class RleField(serializers.JSONField):
 
 
 class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     interaction = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,9 +49,9 @@ class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
 
 class AnnotationCreateSerializer(serializers.Serializer[None]):
     frame = serializers.IntegerField(min_value=0, default=0)
-    label = serializers.IntegerField()
+    label = serializers.IntegerField()  # type: ignore[assignment]
     mask = RleField()
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=AnnotationSource.choices, default=AnnotationSource.MANUAL
     )
     score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
@@ -63,8 +65,10 @@ class AnnotationCreateSerializer(serializers.Serializer[None]):
 
 class AnnotationUpdateSerializer(serializers.Serializer[None]):
     version = serializers.IntegerField(min_value=1, required=False)
-    label = serializers.IntegerField(required=False)
+    label = serializers.IntegerField(required=False)  # type: ignore[assignment]
     mask = RleField(required=False)
-    source = serializers.ChoiceField(choices=AnnotationSource.choices, required=False)
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=AnnotationSource.choices, required=False
+    )
     score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     review_status = serializers.ChoiceField(choices=ReviewStatus.choices, required=False)

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -103,7 +104,10 @@ class AnnotationDetailView(generics.RetrieveUpdateDestroyAPIView[Annotation]):
             data["label"] = _label(annotation.asset.project_id, data["label"])
         try:
             updated = update_annotation(
-                annotation, expected_version=version, user=request.user, changes=data  # type: ignore[arg-type]
+                annotation,
+                expected_version=version,
+                user=cast(User, request.user),
+                changes=data,
             )
         except Conflict as exc:
             exc.extra["current"] = AnnotationSerializer(self.get_object()).data

@@ -31,7 +31,9 @@ class AssetListView(generics.ListCreateAPIView[Asset]):
             queryset = queryset.filter(kind=kind)
         return queryset.order_by("id")
 
-    @extend_schema(request={"multipart/form-data": AssetUploadSerializer}, responses=AssetSerializer)
+    @extend_schema(
+        request={"multipart/form-data": AssetUploadSerializer}, responses=AssetSerializer
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         project, role = get_member_project(request.user, kwargs["pk"])
         require(role, Capability.ANNOTATE)

@@ -48,4 +48,4 @@ class ThumbnailView(APIView):
         asset = get_object_or_404(member_assets(request), pk=pk)
         if not asset.thumbnail:
             raise NotFound("the thumbnail is not ready yet", code="thumbnail_not_ready")
-        return _stream(asset.thumbnail.name, asset.thumbnail.open("rb"))
+        return _stream(str(asset.thumbnail.name), asset.thumbnail.open("rb"))

@@ -27,7 +27,9 @@ class MemberListView(generics.ListCreateAPIView[Membership]):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = set_member(
-            project, serializer.validated_data["user"]["username"], serializer.validated_data["role"]
+            project,
+            serializer.validated_data["user"]["username"],
+            serializer.validated_data["role"],
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 

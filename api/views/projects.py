@@ -29,7 +29,7 @@ class ProjectListView(generics.ListCreateAPIView[Project]):
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk)}
+        return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk or 0)}
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -56,7 +56,7 @@ class ProjectDetailView(generics.RetrieveUpdateDestroyAPIView[Project]):
         return project
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk)}
+        return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk or 0)}
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         project = self.get_object()

@@ -26,7 +26,11 @@ def sample_image(seed: int = 0, width: int = 640, height: int = 480) -> bytes:
     image = np.empty((height, width, 3), dtype=np.float64)
     image[...] = (70 + 40 * yy / height)[..., None] * np.array([0.6, 0.9, 1.0])
     image += rng.normal(0, 6, image.shape)
-    shapes = [((200, 220), 90, (220, 60, 50)), ((430, 260), 70, (60, 160, 60)), ((330, 120), 45, (240, 200, 40))]
+    shapes = [
+        ((200, 220), 90, (220, 60, 50)),
+        ((430, 260), 70, (60, 160, 60)),
+        ((330, 120), 45, (240, 200, 40)),
+    ]
     for (cx, cy), r, color in shapes:
         inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2
         image[inside] = np.array(color) + rng.normal(0, 10, (int(inside.sum()), 3))

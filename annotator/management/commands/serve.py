@@ -66,9 +66,21 @@ class Command(BaseCommand):
             self._spawn(
                 "redis",
                 [
-                    redis_server_binary(), "--port", "0", "--unixsocket", str(sock),
-                    "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-                    "--dir", str(var), "--loglevel", "warning",
+                    redis_server_binary(),
+                    "--port",
+                    "0",
+                    "--unixsocket",
+                    str(sock),
+                    "--unixsocketperm",
+                    "700",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(var),
+                    "--loglevel",
+                    "warning",
                 ],
             )
         self._wait_for_redis()
@@ -81,9 +93,22 @@ class Command(BaseCommand):
         self._spawn(
             "worker",
             [
-                python, "-m", "celery", "-A", "annotator", "worker",
-                "-Q", "interactive,embed,jobs", "-c", str(options["concurrency"]),
-                "-O", "fair", "--loglevel", "INFO", "-n", f"annotator-{os.getpid()}@%h",
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "annotator",
+                "worker",
+                "-Q",
+                "interactive,embed,jobs",
+                "-c",
+                str(options["concurrency"]),
+                "-O",
+                "fair",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"annotator-{os.getpid()}@%h",
             ],
         )
         host, port = options["host"], options["port"]
@@ -91,9 +116,20 @@ class Command(BaseCommand):
         self._spawn(
             "web",
             [
-                python, "-m", "gunicorn", "annotator.wsgi:application",
-                "--bind", f"{host}:{port}", "--workers", "1", "--threads", "8",
-                "--timeout", "120", "--access-logfile", "-",
+                python,
+                "-m",
+                "gunicorn",
+                "annotator.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--timeout",
+                "120",
+                "--access-logfile",
+                "-",
             ],
         )
         url = f"http://{host}:{port}/"
