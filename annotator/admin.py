@@ -87,3 +87,8 @@ class JobAdmin(admin.ModelAdmin):
 @admin.register(models.QueueItem)
 class QueueItemAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "asset", "frame", "score", "strategy", "leased_by"]
+
+
+@admin.register(models.Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "format", "size_bytes", "created", "expires"]

@@ -183,6 +183,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Pillow's decompression-bomb guard: images above this many pixels are refused.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
+EXPORT_TTL_HOURS = env_int("EXPORT_TTL_HOURS", 72, minimum=1)
+# Imports: the archive limits (compressed upload, uncompressed content).
+MAX_IMPORT_MB = env_int("MAX_IMPORT_MB", 2048, minimum=1)
 THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 256, minimum=32)
 
 # --- engines ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from .annotations import (
     ReviewStatus,
 )
 from .assets import Asset, AssetKind, AssetStatus, EmbeddingStatus, Frame
+from .exports import EXPORT_FORMATS, Export
 from .jobs import FINISHED_STATUSES, Job, JobStatus, QueueItem
 from .projects import LabelClass, Membership, Project, Role
 
@@ -17,6 +18,8 @@ __all__ = [
     "AssetKind",
     "AssetStatus",
     "EmbeddingStatus",
+    "EXPORT_FORMATS",
+    "Export",
     "FINISHED_STATUSES",
     "Frame",
     "Interaction",

@@ -44,7 +44,11 @@ def embed_asset(job_id: int) -> None:
         Asset.objects.filter(pk=asset.pk).update(
             embedding_status=EmbeddingStatus.READY, embedding_model=engine.model_id
         )
-        run.result = {"engine": name, "model": engine.model_id, "computed": origins.count("computed")}
+        run.result = {
+            "engine": name,
+            "model": engine.model_id,
+            "computed": origins.count("computed"),
+        }
 
 
 @shared_task(name="workers.predict", acks_late=False, ignore_result=False)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib.auth.models import User
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.services.exports import start_import
+from api.access import Capability, get_member_project, require
+from api.serializers.exports import ImportRequestSerializer
+
+
+class ProjectImportView(APIView):
+    """Upload a COCO JSON / zip (optionally with an images zip) or a native export zip;
+    the import runs as a job and stores everything or nothing."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ImportRequestSerializer}, responses={202: dict})
+    def post(self, request: Request, pk: int, *args: Any, **kwargs: Any) -> Response:
+        project, role = get_member_project(request.user, pk)
+        require(role, Capability.ANNOTATE)
+        serializer = ImportRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = start_import(
+            project, cast(User, request.user), data["file"], data.get("images"), data.get("format")
+        )
+        return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)
