@@ -7,6 +7,7 @@ Embedded defaults (a fresh clone): SQLite and media under ``var/``, the Redis th
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -191,6 +192,11 @@ THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 256, minimum=32)
 # --- engines ---------------------------------------------------------------------------
 SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or None
 SAM_MODEL_TYPE = env_choice("SAM_MODEL_TYPE", "vit_b", ("vit_b", "vit_l", "vit_h", "tiny"))
+if env_str("SAM_CHECKPOINT") is None and (VAR_DIR / "models" / "active.json").is_file():
+    # Registered with `manage.py sam_checkpoint`; the environment, when set, wins.
+    _active = json.loads((VAR_DIR / "models" / "active.json").read_text())
+    SAM_CHECKPOINT = str(_active["checkpoint"])
+    SAM_MODEL_TYPE = str(_active["model_type"])
 if SAM_CHECKPOINT and ENVIRONMENT == "production" and not Path(SAM_CHECKPOINT).is_file():
     raise ImproperlyConfigured(f"SAM_CHECKPOINT={SAM_CHECKPOINT!r} does not exist")
 EMBEDDING_CACHE_MB = env_int("EMBEDDING_CACHE_MB", 1024, minimum=0)
