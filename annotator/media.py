@@ -19,7 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "MPO", "TIFF", "WEBP", "BMP"}
 # Formats a browser shows as they are; everything else gets a PNG rendering.
-BROWSER_FORMATS = {"PNG", "JPEG", "WEBP", "BMP"}
+# The API promises PNG or JPEG frames, so WebP and BMP get a PNG rendering too.
+BROWSER_FORMATS = {"PNG", "JPEG"}
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -76,7 +77,9 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
         lo, hi = float(data[finite].min()), float(data[finite].max())
     if hi <= lo:
         return np.zeros(array.shape, dtype=np.uint8)
-    scaled = (np.nan_to_num(data, nan=lo) - lo) * (255.0 / (hi - lo))
+    # Infinities are clipped to the stretch range first (their product would overflow).
+    data = np.clip(np.nan_to_num(data, nan=lo, posinf=hi, neginf=lo), lo, hi)
+    scaled = (data - lo) * (255.0 / (hi - lo))
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
@@ -105,6 +108,34 @@ def _open_tiff_with_tifffile(data: bytes) -> Image.Image:
     return Image.fromarray(array)
 
 
+def _inspect_tiff_fallback(data: bytes, max_pixels: int) -> InspectedImage:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+            shape = tiff.pages[0].shape
+    except Exception as exc:
+        raise MediaError(f"the TIFF file cannot be decoded: {exc}") from None
+    dims = [int(v) for v in shape if int(v) > 4] or [1]
+    pixels = dims[0] * (dims[1] if len(dims) > 1 else 1)
+    if pixels > max_pixels:
+        raise MediaError(f"image has {pixels} pixels, the limit is {max_pixels}", "image_too_large")
+    try:
+        image = _open_tiff_with_tifffile(data)
+    except Exception as exc:
+        raise MediaError(f"the TIFF file cannot be decoded: {exc}") from None
+    buffer = io.BytesIO()
+    _render_rgb(image).save(buffer, format="PNG", compress_level=3)
+    return InspectedImage(
+        format="TIFF",
+        mode=f"tifffile:{image.mode}",
+        width=image.size[0],
+        height=image.size[1],
+        display_png=buffer.getvalue(),
+        metadata={"format": "TIFF", "mode": "float/multichannel (tifffile)"},
+    )
+
+
 def inspect_image(stream: IO[bytes], max_pixels: int) -> InspectedImage:
     """Open, verify and fully decode an uploaded image.
 
@@ -131,8 +162,11 @@ def inspect_image(stream: IO[bytes], max_pixels: int) -> InspectedImage:
 def _inspect(data: bytes, max_pixels: int) -> InspectedImage:
     try:
         probe = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise MediaError("the file is not an image this server can read") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            # Float RGB / float64 TIFFs: Pillow has no mode for them, tifffile does.
+            return _inspect_tiff_fallback(data, max_pixels)
+        raise MediaError(f"the file is not an image this server can read ({exc})") from None
     fmt = (probe.format or "").upper()
     if fmt not in IMAGE_FORMATS:
         raise MediaError(f"image format {fmt or 'unknown'} is not supported", "unsupported_format")

@@ -30,7 +30,9 @@ class Annotation(models.Model):
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="annotations")
     frame = models.PositiveIntegerField(default=0)
-    label = models.ForeignKey(LabelClass, on_delete=models.PROTECT, related_name="annotations")
+    # RESTRICT, not PROTECT: a label in use cannot be deleted on its own, but deleting
+    # the whole project still cascades through it.
+    label = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="annotations")
     mask = models.JSONField(null=True, blank=True)
     point_indices = models.JSONField(null=True, blank=True)
     area = models.PositiveBigIntegerField(default=0)
@@ -65,7 +67,7 @@ class AnnotationRevision(models.Model):
 
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
-    label = models.ForeignKey(LabelClass, on_delete=models.PROTECT, related_name="+")
+    label = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
     mask = models.JSONField(null=True, blank=True)
     point_indices = models.JSONField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=AnnotationSource.choices)

@@ -110,7 +110,7 @@ def update_annotation(
         fields["review_status"] = changes["review_status"]
         fields["reviewed_by"] = user
     with transaction.atomic():
-        previous = Annotation.objects.filter(pk=annotation.pk).first()
+        previous = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
         if previous is None:
             raise Conflict("the annotation was deleted meanwhile", "deleted")
         updated = Annotation.objects.filter(pk=annotation.pk, version=expected_version).update(

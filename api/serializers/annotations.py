@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework import serializers
@@ -58,8 +59,21 @@ class AnnotationCreateSerializer(serializers.Serializer[None]):
     interaction = serializers.JSONField(required=False, allow_null=True)
 
     def validate_interaction(self, value: Any) -> Any:
-        if value is not None and not isinstance(value, dict):
+        if value is None:
+            return value
+        if not isinstance(value, dict):
             raise serializers.ValidationError("interaction must be an object", code="invalid")
+        elapsed = value.get("elapsed_ms")
+        if elapsed is not None and (
+            isinstance(elapsed, bool)
+            or not isinstance(elapsed, int | float)
+            or not math.isfinite(elapsed)
+        ):
+            raise serializers.ValidationError("elapsed_ms must be a number", code="invalid")
+        if "prompts" in value and not isinstance(value["prompts"], dict):
+            raise serializers.ValidationError("prompts must be an object", code="invalid")
+        if not isinstance(value.get("engine", ""), str):
+            raise serializers.ValidationError("engine must be a string", code="invalid")
         return value
 
 

@@ -118,6 +118,8 @@ class AnnotationDetailView(generics.RetrieveUpdateDestroyAPIView[Annotation]):
         _, role = get_member_project(self.request.user, instance.asset.project_id)
         require(role, Capability.ANNOTATE)
         version = self.request.query_params.get("version")
+        if version is not None and not version.isdigit():
+            raise InvalidInput("version must be a positive integer", "invalid_version")
         if version is not None:
             deleted, _ = Annotation.objects.filter(pk=instance.pk, version=version).delete()
             if not deleted:

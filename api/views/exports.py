@@ -28,7 +28,7 @@ class ProjectExportListView(generics.ListAPIView[Export]):
 
     def get_queryset(self) -> QuerySet[Export]:
         project, _ = get_member_project(self.request.user, self.kwargs["pk"])
-        return project.exports.select_related("job").order_by("-id")
+        return Export.objects.filter(project=project).select_related("job").order_by("-id")
 
     @extend_schema(request=ExportRequestSerializer, responses={202: dict})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -15,9 +15,11 @@ from rest_framework.views import APIView
 from annotator.services.assets import display_path
 from api.views.assets import member_assets
 
+_FORMAT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg"}
 
-def _stream(path: str, storage_file: object) -> FileResponse:
-    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+def _stream(path: str, storage_file: object, content_type: str | None = None) -> FileResponse:
+    content_type = content_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
     response = FileResponse(storage_file, content_type=content_type)
     # Frames never change under the same URL+checksum; let the browser keep them a while.
     response["Cache-Control"] = "private, max-age=3600"
@@ -36,10 +38,16 @@ class FrameImageView(APIView):
         frame = asset.frames.filter(index=index).first()
         field = frame.image if frame is not None and frame.image else None
         path = field.name if field else display_path(asset)
+        content_type = None
+        if field is None:
+            # The stored name keeps the uploader's file name, which may say nothing (or
+            # lie) about the format; the format was detected at upload.
+            fmt = "PNG" if asset.display_file else str(asset.metadata.get("format", ""))
+            content_type = _FORMAT_TYPES.get(fmt)
         storage = asset.file.storage
         if not path or not storage.exists(path):
             raise NotFound("the frame image is not available", code="frame_missing")
-        return _stream(path, storage.open(path, "rb"))
+        return _stream(str(path), storage.open(path, "rb"), content_type)
 
 
 class ThumbnailView(APIView):

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import ProtectedError, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, QuerySet, RestrictedError
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
-from annotator.errors import Conflict
+from annotator.errors import Conflict, InvalidInput
 from annotator.models import LabelClass
 from annotator.services.projects import add_label
 from api.access import Capability, get_member_project, member_projects, require
@@ -47,10 +49,26 @@ class LabelDetailView(generics.RetrieveUpdateDestroyAPIView[LabelClass]):
             require(role, Capability.MANAGE)
         return label
 
+    def perform_update(self, serializer: BaseSerializer[LabelClass]) -> None:
+        data = serializer.validated_data
+        if "name" in data:
+            data["name"] = data["name"].strip()
+            if not data["name"]:
+                raise InvalidInput("a label needs a name", "invalid_label")
+        if "color" in data:
+            data["color"] = data["color"].lower()
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise Conflict(
+                f"the project already has a label named {data.get('name')!r}", "duplicate_label"
+            ) from None
+
     def perform_destroy(self, instance: LabelClass) -> None:
         try:
             instance.delete()
-        except ProtectedError:
+        except (ProtectedError, RestrictedError):
             raise Conflict(
                 "the label is used by annotations; relabel or delete them first", "label_in_use"
             ) from None

@@ -15,7 +15,8 @@ import annotator.wsgi
 import api.urls
 from django.test import Client
 Client().get("/api/schema/")
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "segment_anything", "torchvision", "workers"})
+HEAVY = {"torch", "segment_anything", "torchvision", "workers"}
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
 print("heavy:" + ",".join(heavy))
 """
 
@@ -23,7 +24,12 @@ print("heavy:" + ",".join(heavy))
 def test_importing_the_web_side_does_not_load_torch() -> None:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = [line for line in result.stdout.splitlines() if line.startswith("heavy:")]

@@ -4,7 +4,9 @@ import pytest
 
 
 @pytest.mark.django_db
-def test_owner_uploads_and_annotates(team: dict[str, Any], client_for: Any, upload_image: Any) -> None:
+def test_owner_uploads_and_annotates(
+    team: dict[str, Any], client_for: Any, upload_image: Any
+) -> None:
     response = upload_image(team["owner"], team["project"].pk)
     assert response.status_code == 201, response.content
     asset = response.json()

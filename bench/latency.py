@@ -1,0 +1,160 @@
+"""Click -> mask latency through the HTTP API against the same prompts run directly on
+the engine in one process, and embedding throughput through the worker against a raw
+``prepare`` loop. Prints one table.
+
+    .venv/bin/python -m bench.latency [--requests 40] [--images 6]
+
+Starts the real stack (``manage.py serve``: Redis, one Celery worker, gunicorn) in a
+temporary var/; uses DATABASE_URL / REDIS_URL when set. The SAM rows use the tiny
+random-weight SAM (no real checkpoint here): they measure the code path, not SAM-B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.stack import Stack
+
+DATA = Path(
+    os.environ.get("SEG_BENCH_DATA", Path(__file__).resolve().parents[1] / "../shared/data")
+)
+
+
+def bench_images(count: int) -> list[bytes]:
+    """854x480 JPEGs: DAVIS frames when the data is there, synthetic ones otherwise."""
+    frames = sorted((DATA / "davis/JPEGImages/480p").glob("*/00000.jpg"))
+    if frames:
+        return [frames[i % len(frames)].read_bytes() for i in range(count)]
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(count):
+        image = rng.integers(0, 255, (480, 854, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG")
+        out.append(buffer.getvalue())
+    return out
+
+
+def click_sequences(n: int) -> list[list[dict[str, Any]]]:
+    """Deterministic sessions of 1-3 clicks around the image centre."""
+    rng = np.random.default_rng(1)
+    sequences = []
+    for i in range(n):
+        clicks = [{"x": 427.0, "y": 240.0, "positive": True}]
+        for _ in range(i % 3):
+            clicks.append(
+                {
+                    "x": float(rng.uniform(50, 800)),
+                    "y": float(rng.uniform(50, 430)),
+                    "positive": bool(rng.integers(0, 2)),
+                }
+            )
+        sequences.append(clicks)
+    return sequences
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def direct_latencies(
+    engine_name: str, image: np.ndarray, sequences: list[list[dict[str, Any]]], sam_checkpoint: str
+) -> list[float]:
+    from workers.engines import Click, Prompts, build_engine
+
+    options = {"checkpoint": sam_checkpoint, "model_type": "tiny"} if engine_name == "sam" else {}
+    engine = build_engine(engine_name, **options)
+    state = engine.prepare(image)
+    times = []
+    for clicks in sequences:
+        prompts = Prompts(clicks=[Click(c["x"], c["y"], c["positive"]) for c in clicks])
+        started = time.perf_counter()
+        engine.predict(state, prompts)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--images", type=int, default=6)
+    args = parser.parse_args(argv)
+
+    from workers.engines.sam import save_tiny_checkpoint
+
+    checkpoint = str(save_tiny_checkpoint(Path(tempfile.mkdtemp()) / "tiny.pth"))
+    images = bench_images(max(1, args.images))
+    image_rgb = np.asarray(Image.open(io.BytesIO(images[0])).convert("RGB"))
+    sequences = click_sequences(args.requests)
+    rows = []
+    with Stack({"SAM_CHECKPOINT": checkpoint, "SAM_MODEL_TYPE": "tiny"}) as (client, project):
+        asset = client.upload(project, "frame.jpg", images[0])
+        _, jobs = client.request("GET", f"/api/projects/{project}/jobs/?kind=embed")
+        client.wait_job(jobs["results"][0]["id"])
+        for engine in ("classical", "sam"):
+            path = f"/api/assets/{asset['id']}/predict/"
+            for clicks in sequences[:3]:  # warm-up: engine load, classical state cache
+                client.request("POST", path, {"engine": engine, "clicks": clicks})
+            api_ms, worker_ms = [], []
+            for clicks in sequences:
+                started = time.perf_counter()
+                status, body = client.request("POST", path, {"engine": engine, "clicks": clicks})
+                api_ms.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    raise RuntimeError(f"predict failed: {status} {body}")
+                worker_ms.append(float(body["elapsed_ms"]))
+            direct_ms = direct_latencies(engine, image_rgb, sequences, checkpoint)
+            rows.append((engine, api_ms, worker_ms, direct_ms))
+
+        # Embedding throughput: uploads -> all embed jobs done, against a raw prepare loop.
+        started = time.perf_counter()
+        uploaded = [client.upload(project, f"e{i}.jpg", data) for i, data in enumerate(images)]
+        ids = {a["id"] for a in uploaded}
+        _, jobs = client.request("GET", f"/api/projects/{project}/jobs/?kind=embed&page_size=500")
+        for job in jobs["results"]:
+            if job["asset"] in ids:
+                client.wait_job(job["id"])
+        worker_s = time.perf_counter() - started
+
+    from workers.engines import build_engine
+
+    engine = build_engine("sam", checkpoint=checkpoint, model_type="tiny")
+    started = time.perf_counter()
+    for data in images:
+        engine.prepare(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    raw_s = time.perf_counter() - started
+
+    print(f"\nclick -> mask, 854x480, {args.requests} requests each (ms)")
+    print(
+        f"{'engine':<10} {'API p50':>8} {'API p95':>8} {'worker p50':>11} {'direct p50':>11} "
+        f"{'direct p95':>11} {'overhead p50':>13}"
+    )
+    for engine, api_ms, worker_ms, direct_ms in rows:
+        overhead = statistics.median(api_ms) - statistics.median(direct_ms)
+        print(
+            f"{engine:<10} {pct(api_ms, 50):8.1f} {pct(api_ms, 95):8.1f} "
+            f"{pct(worker_ms, 50):11.1f} "
+            f"{pct(direct_ms, 50):11.1f} {pct(direct_ms, 95):11.1f} {overhead:13.1f}"
+        )
+    n = len(images)
+    print(
+        f"\nembedding throughput, tiny SAM, {n} images: worker {n / worker_s:.2f} img/s "
+        f"(upload to embed done), raw prepare loop {n / raw_s:.2f} img/s, "
+        f"ratio {raw_s / worker_s:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Interactive prediction as the web process sees it, with the queue faked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from celery.exceptions import TimeoutError as CeleryTimeout
+
+from annotator.services import predict as predict_service
+from tests.annotator.sample_images import box_mask, rle_of
+from tests.api.helpers import HEIGHT, WIDTH, assert_error
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeResult:
+    def __init__(self, payload: Any = None, timeout: bool = False) -> None:
+        self.payload, self.timeout = payload, timeout
+        self.revoked = self.forgotten = False
+
+    def get(self, timeout: float, propagate: bool) -> Any:
+        if self.timeout:
+            raise CeleryTimeout()
+        return self.payload
+
+    def revoke(self) -> None:
+        self.revoked = True
+
+    def forget(self) -> None:
+        self.forgotten = True
+
+
+ANSWER = {
+    "mask": rle_of(box_mask(HEIGHT, WIDTH, 1, 1, 9, 9)),
+    "score": 0.9,
+    "engine": "classical",
+    "elapsed_ms": 12.0,
+}
+
+
+class FakeQueue:
+    """Stands in for Celery: records what is sent and answers with ``next_result``."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.next_result: FakeResult | None = None
+
+    def send_task(self, name: str, args: list[Any], **options: Any) -> FakeResult:
+        result = self.next_result or FakeResult(ANSWER)
+        self.calls.append({"name": name, "args": args, "options": options, "result": result})
+        return result
+
+
+@pytest.fixture
+def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
+    """A live worker on the interactive queue, faked."""
+    fake = FakeQueue()
+    monkeypatch.setattr(predict_service, "queue_has_worker", lambda name: True)
+    monkeypatch.setattr(predict_service.app, "send_task", fake.send_task)
+    return fake
+
+
+def predict(client: Any, asset_id: int, **body: Any) -> Any:
+    return client.post(f"/api/assets/{asset_id}/predict/", body, format="json")
+
+
+def test_it_returns_the_workers_mask(
+    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
+) -> None:
+    response = predict(
+        client_for(team["annotator"]), asset.pk, clicks=[{"x": 5, "y": 5}], engine="classical"
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["mask"] == rle_of(box_mask(HEIGHT, WIDTH, 1, 1, 9, 9))
+    assert (body["score"], body["engine"], body["elapsed_ms"]) == (0.9, "classical", 12.0)
+    (call,) = queue.calls
+    assert call["name"] == "workers.predict" and call["options"]["queue"] == "interactive"
+    asset_id, frame, engine, prompts = call["args"]
+    assert (asset_id, frame, engine) == (asset.pk, 0, "classical")
+    assert prompts["clicks"][0]["x"] == 5.0 and body["prompts"] == prompts
+    assert call["result"].forgotten
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "no_prompt"),
+        ({"clicks": [{"x": 500, "y": 5}]}, "prompt_outside_image"),
+        ({"clicks": [{"x": 5, "y": 5}], "engine": "magic"}, "unknown_engine"),
+        ({"clicks": [{"x": 5, "y": 5}], "frame": 1}, "frame_out_of_range"),
+        ({"clicks": [{"x": 5, "y": 5}], "frame": True}, "invalid_frame"),
+        ({"clicks": [{"x": 5, "y": 5}], "frame": "0"}, "invalid_frame"),
+        ({"mask": {"size": [1, 1], "counts": "1"}}, "mask_size_mismatch"),
+    ],
+)
+def test_it_refuses_bad_prompts_without_queueing(
+    body: dict[str, Any],
+    code: str,
+    team: dict[str, Any],
+    asset: Any,
+    client_for: Any,
+    queue: FakeQueue,
+) -> None:
+    assert_error(predict(client_for(team["owner"]), asset.pk, **body), 400, code)
+    assert queue.calls == []
+
+
+def test_sam_without_a_checkpoint_is_refused(
+    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue, settings: Any
+) -> None:
+    settings.SAM_CHECKPOINT = None
+    response = predict(client_for(team["owner"]), asset.pk, clicks=[{"x": 5, "y": 5}], engine="sam")
+    assert_error(response, 400, "engine_unavailable")
+    assert queue.calls == []
+
+
+def test_no_worker_is_503_with_retry_after(
+    team: dict[str, Any],
+    asset: Any,
+    client_for: Any,
+    queue: FakeQueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(predict_service, "queue_has_worker", lambda queue: False)
+    response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
+    assert_error(response, 503, "no_worker")
+    assert int(response["Retry-After"]) > 0
+    assert queue.calls == []
+
+
+def test_a_busy_worker_is_503_with_retry_after(
+    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
+) -> None:
+    slow = FakeResult(timeout=True)
+    queue.next_result = slow
+    response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
+    assert_error(response, 503, "busy")
+    assert int(response["Retry-After"]) > 0
+    assert slow.revoked and slow.forgotten
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"error": "nothing there", "code": "empty_prediction"}, 400, "empty_prediction"),
+        ({"error": "no SAM weights", "code": "engine_unavailable"}, 503, "engine_unavailable"),
+    ],
+)
+def test_a_worker_error_is_passed_on(
+    payload: dict[str, Any],
+    status: int,
+    code: str,
+    team: dict[str, Any],
+    asset: Any,
+    client_for: Any,
+    queue: FakeQueue,
+) -> None:
+    queue.next_result = FakeResult(payload)
+    assert_error(predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10]), status, code)
