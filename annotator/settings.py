@@ -200,6 +200,8 @@ if env_str("SAM_CHECKPOINT") is None and (VAR_DIR / "models" / "active.json").is
 if SAM_CHECKPOINT and ENVIRONMENT == "production" and not Path(SAM_CHECKPOINT).is_file():
     raise ImproperlyConfigured(f"SAM_CHECKPOINT={SAM_CHECKPOINT!r} does not exist")
 EMBEDDING_CACHE_MB = env_int("EMBEDDING_CACHE_MB", 1024, minimum=0)
+# Images embedded in one encoder pass by the embed queue (SAM); queued jobs are claimed.
+EMBED_BATCH_SIZE = env_int("EMBED_BATCH_SIZE", 4, minimum=1)
 PREDICT_TIMEOUT_S = env_float("PREDICT_TIMEOUT_S", 10.0, minimum=0.1)
 
 # --- REST framework -------------------------------------------------------------------

@@ -36,6 +36,9 @@ class StorageByteStore:
         except (FileNotFoundError, OSError):
             return None
 
+    def exists(self, key: str) -> bool:
+        return bool(default_storage.exists(key))
+
     def put(self, key: str, data: bytes) -> None:
         if default_storage.exists(key):
             default_storage.delete(key)
@@ -79,6 +82,13 @@ def get_engine(name: str) -> Engine:
 def get_cache(name: str) -> EmbeddingCache:
     get_engine(name)
     return _caches[name]
+
+
+def state_is_cached(cache: EmbeddingCache, key: str) -> bool:
+    """In memory, or in storage (without reading it)."""
+    if cache.contains(key):
+        return True
+    return isinstance(cache.store, StorageByteStore) and cache.store.exists(key)
 
 
 def frame_rgb(asset: Asset, frame: int) -> np.ndarray:
@@ -130,7 +140,9 @@ def prompts_from_json(data: dict[str, Any]) -> Prompts:
     )
 
 
-def predict_for_asset(asset_id: int, frame: int, engine: str, prompts: dict[str, Any]) -> dict[str, Any]:
+def predict_for_asset(
+    asset_id: int, frame: int, engine: str, prompts: dict[str, Any]
+) -> dict[str, Any]:
     """Run one prediction; the result is the API's response body (plus ``embedding``)."""
     started = time.perf_counter()
     name = resolve_engine_name(engine)
