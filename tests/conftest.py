@@ -63,7 +63,9 @@ def team(make_user: Callable[[str], Any]) -> dict[str, Any]:
     """A project with one user per role, plus an outsider who is in no project."""
     from annotator.services.projects import create_project, set_member
 
-    users = {name: make_user(name) for name in ("owner", "annotator", "reviewer", "viewer", "outsider")}
+    users = {
+        name: make_user(name) for name in ("owner", "annotator", "reviewer", "viewer", "outsider")
+    }
     project = create_project(users["owner"], "Birds", "", [{"name": "bird", "color": "#00ff00"}])
     for role in ("annotator", "reviewer", "viewer"):
         set_member(project, role, role)
@@ -107,8 +109,21 @@ def redis_server() -> Iterator[str]:
     sock.parent.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [redis_server_binary(), "--port", "0", "--unixsocket", str(sock), "--save", "",
-         "--appendonly", "no", "--dir", str(sock.parent), "--loglevel", "warning"]
+        [
+            redis_server_binary(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(sock.parent),
+            "--loglevel",
+            "warning",
+        ]
     )
     deadline = time.monotonic() + 15
     while not _redis_alive():
@@ -132,10 +147,28 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], queues: str = "interactive,embed,jobs") -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], queues: str = "interactive,embed,jobs"
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "annotator", "worker", "-Q", queues, "-c", "2",
-         "-O", "fair", "--loglevel", "WARNING", "-n", f"test-{os.getpid()}-{time.time_ns()}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "annotator",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            "2",
+            "-O",
+            "fair",
+            "--loglevel",
+            "WARNING",
+            "-n",
+            f"test-{os.getpid()}-{time.time_ns()}@%h",
+        ],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -152,7 +185,9 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def wait_for_worker(process: subprocess.Popen[bytes], queue: str = "interactive", timeout: float = 60) -> None:
+def wait_for_worker(
+    process: subprocess.Popen[bytes], queue: str = "interactive", timeout: float = 60
+) -> None:
     from annotator.redis_client import queue_has_worker
 
     deadline = time.monotonic() + timeout
@@ -185,9 +220,7 @@ def celery_worker(
     for queue in ("interactive", "embed", "jobs"):
         get_redis().delete(WORKER_ALIVE_KEY.format(queue=queue))
     with django_db_blocker.unblock():
-        env = worker_env(
-            {"SAM_CHECKPOINT": str(tiny_sam_checkpoint), "SAM_MODEL_TYPE": "tiny"}
-        )
+        env = worker_env({"SAM_CHECKPOINT": str(tiny_sam_checkpoint), "SAM_MODEL_TYPE": "tiny"})
     process = start_worker(env)
     wait_for_worker(process)
     yield process

@@ -36,9 +36,13 @@ def _call(url: str, token: str | None = None, body: Any = None, files: bytes | N
     if files is not None:
         boundary = "----annotatortest"
         data = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n"
-        ).encode() + files + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+                "Content-Type: image/png\r\n\r\n"
+            ).encode()
+            + files
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
     elif body is not None:
         data = json.dumps(body).encode()
@@ -60,7 +64,11 @@ def test_serve_runs_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     )
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     login = None
     lines: list[str] = []
@@ -79,13 +87,17 @@ def test_serve_runs_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):  # gunicorn binds a moment after the banner
             try:
-                token = _call(f"{base}/api/auth/token/", body={"username": "demo", "password": login})["token"]
+                token = _call(
+                    f"{base}/api/auth/token/", body={"username": "demo", "password": login}
+                )["token"]
                 break
             except OSError:
                 time.sleep(0.2)
         assert (tmp_path / "var" / "annotator.sqlite3").exists()
         project = _call(f"{base}/api/projects/", token)["results"][0]
-        asset = _call(f"{base}/api/projects/{project['id']}/assets/", token, files=png_bytes(120, 90))
+        asset = _call(
+            f"{base}/api/projects/{project['id']}/assets/", token, files=png_bytes(120, 90)
+        )
         jobs = _call(f"{base}/api/projects/{project['id']}/jobs/?kind=thumbnail", token)["results"]
         job_id = next(j["id"] for j in jobs if j["asset"] == asset["id"])
         for _ in range(300):
@@ -95,7 +107,8 @@ def test_serve_runs_the_whole_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert job["status"] == "done", job
         result = _call(
-            f"{base}/api/assets/{asset['id']}/predict/", token,
+            f"{base}/api/assets/{asset['id']}/predict/",
+            token,
             body={"clicks": [{"x": 60, "y": 45, "positive": True}]},
         )
         assert result["engine"] == "classical" and result["mask"]["size"] == [90, 120]

@@ -56,7 +56,9 @@ def test_upload_makes_thumbnail_and_embedding(
     response = client_for(team["viewer"]).get(f"/api/assets/{asset.pk}/thumbnail")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
-    job = client_for(team["viewer"]).get(f"/api/jobs/{Job.objects.get(asset=asset, kind='thumbnail').pk}/")
+    job = client_for(team["viewer"]).get(
+        f"/api/jobs/{Job.objects.get(asset=asset, kind='thumbnail').pk}/"
+    )
     assert job.json()["status"] == "done" and job.json()["progress"] == 1.0
 
 
@@ -78,7 +80,9 @@ def test_predict_through_the_worker(
     assert response.status_code == 200, response.content
     result = response.json()
     assert result["engine"] == engine and result["elapsed_ms"] > 0
-    mask = mask_utils.decode({"size": result["mask"]["size"], "counts": result["mask"]["counts"].encode()})
+    mask = mask_utils.decode(
+        {"size": result["mask"]["size"], "counts": result["mask"]["counts"].encode()}
+    )
     assert mask.shape == (120, 160)
     if engine == "classical":
         yy, xx = np.mgrid[0:120, 0:160]
@@ -135,7 +139,9 @@ def test_a_job_cancelled_before_it_runs_never_runs(
     wait_for_job(Job.objects.get(asset=asset, kind="thumbnail").pk)
     Asset.objects.filter(pk=asset_id).update(thumbnail="")
     with transaction.atomic():
-        job = start_job(project=asset.project, kind="thumbnail", task="workers.make_thumbnail", asset=asset)
+        job = start_job(
+            project=asset.project, kind="thumbnail", task="workers.make_thumbnail", asset=asset
+        )
         cancel_job(job)
     time.sleep(1.5)  # the message is delivered after commit; the worker must skip it
     job.refresh_from_db()
