@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -9,10 +10,25 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotator.errors import TooLarge
 from annotator.models import Asset
 from annotator.services.assets import delete_asset, ingest_upload
 from api.access import Capability, get_member_project, member_projects, require
 from api.serializers.assets import AssetSerializer, AssetUploadSerializer
+
+
+def reject_oversized_body(request: Request, limit_bytes: int, limit_mb: int) -> None:
+    """Refuse by the declared length before the body is read and spooled to disk."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    # The multipart envelope adds a little; 64 KiB of slack keeps a file at the limit in.
+    if declared > limit_bytes + 64 * 1024:
+        raise TooLarge(
+            f"the request is {declared} bytes, the upload limit is {limit_mb} MB",
+            "file_too_large",
+        )
 
 
 def member_assets(request: Request) -> QuerySet[Asset]:
@@ -37,6 +53,7 @@ class AssetListView(generics.ListCreateAPIView[Asset]):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         project, role = get_member_project(request.user, kwargs["pk"])
         require(role, Capability.ANNOTATE)
+        reject_oversized_body(request, settings.MAX_UPLOAD_BYTES, settings.MAX_UPLOAD_MB)
         upload = AssetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         asset = ingest_upload(

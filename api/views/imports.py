@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 from annotator.services.exports import start_import
 from api.access import Capability, get_member_project, require
 from api.serializers.exports import ImportRequestSerializer
+from api.views.assets import reject_oversized_body
 
 
 class ProjectImportView(APIView):
@@ -25,6 +27,9 @@ class ProjectImportView(APIView):
     def post(self, request: Request, pk: int, *args: Any, **kwargs: Any) -> Response:
         project, role = get_member_project(request.user, pk)
         require(role, Capability.ANNOTATE)
+        reject_oversized_body(
+            request, 2 * settings.MAX_IMPORT_MB * 1024 * 1024, settings.MAX_IMPORT_MB
+        )
         serializer = ImportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

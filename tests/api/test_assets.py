@@ -347,3 +347,20 @@ def test_outsiders_cannot_see_or_delete_assets(
     assert_error(client.get(f"/api/projects/{team['project'].pk}/assets/"), 404)
     assert_error(client.delete(f"/api/assets/{asset.pk}/"), 404)
     assert Asset.objects.filter(pk=asset.pk).exists()
+
+
+def test_it_refuses_an_oversized_body_before_reading_it(
+    team: dict[str, Any], client_for: Any, settings: Any
+) -> None:
+    settings.MAX_UPLOAD_MB = 1
+    settings.MAX_UPLOAD_BYTES = 1024 * 1024
+    client = client_for(team["owner"])
+    response = client.generic(
+        "POST",
+        f"/api/projects/{team['project'].pk}/assets/",
+        b"x" * 100,
+        content_type="multipart/form-data; boundary=zzz",
+        CONTENT_LENGTH=str(5 * 1024 * 1024),
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "file_too_large"
