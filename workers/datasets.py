@@ -61,14 +61,21 @@ def _image_name(asset: Asset, frame: int | None) -> str:
     return f"images/{asset.pk}_{safe}_f{frame:05d}{ext}"
 
 
-def _interaction(annotation: Annotation) -> dict[str, Any] | None:
-    interactions = list(annotation.interactions.all())
-    if not interactions:
-        return None
-    last = interactions[-1]
-    prompts = dict(last.prompts or {})
-    prompts.setdefault("engine", last.engine)
-    return prompts
+def _interactions(annotation_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The latest interaction (prompts + engine) of each annotation."""
+    latest: dict[int, dict[str, Any]] = {}
+    if not annotation_ids:
+        return latest
+    rows = (
+        Interaction.objects.filter(annotation_id__in=annotation_ids)
+        .order_by("id")
+        .values("annotation_id", "prompts", "engine")
+    )
+    for row in rows:
+        prompts = dict(row["prompts"] or {})
+        prompts.setdefault("engine", row["engine"])
+        latest[row["annotation_id"]] = prompts
+    return latest
 
 
 def write_project_export(
@@ -98,15 +105,29 @@ def write_project_export(
     done = 0
     images = 0
     for asset in assets.order_by("id").iterator(chunk_size=200):
+        # Plain rows, not model instances: nothing per annotation outlives its asset
+        # (prefetch caches on instances form reference cycles that only the cyclic
+        # garbage collector frees, which let memory creep up with the project).
         rows = (
             annotations.filter(asset=asset)
-            .select_related("author")
-            .prefetch_related("interactions")
             .order_by("frame", "id")
+            .values(
+                "id",
+                "frame",
+                "label_id",
+                "mask",
+                "source",
+                "score",
+                "review_status",
+                "author__username",
+                "version",
+                "created",
+            )
         )
-        by_frame: dict[int, list[Annotation]] = {}
+        by_frame: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
-            by_frame.setdefault(row.frame, []).append(row)
+            by_frame.setdefault(row["frame"], []).append(row)
+        prompts = _interactions([row["id"] for group in by_frame.values() for row in group])
         # Still images are exported even without annotations (negatives for training);
         # frames of videos only where someone annotated them.
         frames = sorted(by_frame) if asset.num_frames > 1 else [0]
@@ -127,17 +148,17 @@ def write_project_export(
             for row in by_frame.get(frame, []):
                 writer.add_annotation(
                     ExportAnnotation(
-                        id=row.pk,
+                        id=row["id"],
                         image_id=image_id,
-                        category_id=row.label_id,
-                        rle=row.mask or {},
-                        source=row.source,
-                        score=row.score,
-                        review_status=row.review_status,
-                        author=row.author.username if row.author else None,
-                        version=row.version,
-                        created=row.created.isoformat(),
-                        interaction=_interaction(row),
+                        category_id=row["label_id"],
+                        rle=row["mask"] or {},
+                        source=row["source"],
+                        score=row["score"],
+                        review_status=row["review_status"],
+                        author=row["author__username"],
+                        version=row["version"],
+                        created=row["created"].isoformat(),
+                        interaction=prompts.get(row["id"]),
                     )
                 )
                 done += 1
