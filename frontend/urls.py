@@ -1,12 +1,18 @@
-from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from frontend import views
 
-def index(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(
-        "<!doctype html><title>Annotator</title><p>The annotation server is running. "
-        'The REST API is at <a href="/api/docs/">/api/docs/</a>.</p>'
-    )
+app_name = "frontend"
 
-
-urlpatterns = [path("", index, name="index")]
+urlpatterns = [
+    path("", views.projects, name="projects"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("signup/", views.signup, name="signup"),
+    path("projects/<int:project_id>/", views.project, name="project"),
+    path(
+        "projects/<int:project_id>/assets/<int:asset_id>/",
+        views.workspace,
+        name="workspace",
+    ),
+]

@@ -1,0 +1,160 @@
+/** Project page: asset grid with status, drag-and-drop upload with progress, side panels. */
+
+import { api, describeError, listAll, upload } from "../api.js";
+import type { Asset, Project } from "../types.js";
+import { $, el, formatBytes, toast } from "../ui.js";
+import { renderJobs, renderLabels, renderMembers, wireLabelForm, wireMemberForm } from "./project-settings.js";
+
+const root = $("#project-page");
+const projectId = Number(root.dataset.projectId);
+const me = document.querySelector(".who")?.textContent?.trim() ?? "";
+const assets = new Map<number, Asset>();
+const cards = new Map<number, HTMLElement>();
+let pollTimer = 0;
+
+function card(asset: Asset): HTMLElement {
+  const ready = asset.embedding_status === "ready";
+  const thumb = asset.thumbnail
+    ? el("img", { src: asset.thumbnail, alt: "", loading: "lazy" })
+    : el("div", { class: "thumb-placeholder" }, asset.status === "failed" ? "failed" : "processing…");
+  return el(
+    "a",
+    { class: "asset-card", href: `/projects/${projectId}/assets/${asset.id}/`, "data-asset-id": asset.id, title: asset.name },
+    el("div", { class: "thumb" }, thumb),
+    el("div", { class: "asset-name" }, asset.name),
+    el(
+      "div",
+      { class: "badges" },
+      el("span", { class: `badge ${asset.status === "ready" ? "ok" : "warn"}` }, asset.status),
+      el("span", { class: `badge ${ready ? "ok" : "warn"}`, title: "Engine embedding" }, ready ? "embedding ready" : `embedding ${asset.embedding_status}`),
+      el("span", { class: "muted small" }, `${asset.width}×${asset.height}`),
+    ),
+  );
+}
+
+function showAsset(asset: Asset): void {
+  const previous = assets.get(asset.id);
+  assets.set(asset.id, asset);
+  const grid = $("#asset-grid");
+  grid.querySelector(".empty")?.remove();
+  const same = previous && previous.status === asset.status && previous.embedding_status === asset.embedding_status && previous.thumbnail === asset.thumbnail;
+  const existing = cards.get(asset.id);
+  if (existing && same) return;
+  const node = card(asset);
+  if (existing) existing.replaceWith(node);
+  else grid.append(node);
+  cards.set(asset.id, node);
+}
+
+async function refresh(): Promise<void> {
+  const list = await listAll<Asset>(`/api/projects/${projectId}/assets/?page_size=500`, { retries: 2 });
+  list.forEach(showAsset);
+  const grid = $("#asset-grid");
+  grid.removeAttribute("aria-busy");
+  if (list.length === 0 && !grid.querySelector(".empty")) grid.append(el("p", { class: "muted empty" }, "No assets yet: drop images above."));
+}
+
+/** Polls jobs and assets while something is still processing. */
+async function poll(): Promise<void> {
+  window.clearTimeout(pollTimer);
+  let busy = false;
+  try {
+    const names = new Map([...assets.values()].map((a) => [a.id, a.name]));
+    const running = await renderJobs(projectId, names);
+    const pending = [...assets.values()].some((a) => a.status !== "ready" || !["ready", "failed"].includes(a.embedding_status));
+    if (running > 0 || pending) await refresh();
+    busy = running > 0 || pending;
+  } catch {
+    busy = true; // keep trying: the server may be restarting
+  }
+  pollTimer = window.setTimeout(() => void poll(), busy ? 1500 : 8000);
+}
+
+// --- uploads ----------------------------------------------------------------------------
+const queue: { file: File; row: HTMLElement }[] = [];
+let active = 0;
+const PARALLEL = 2;
+
+function enqueue(files: Iterable<File>): void {
+  const list = $("#uploads");
+  for (const file of files) {
+    const bar = el("progress", { max: 1, value: 0 });
+    const state = el("span", { class: "muted small" }, "waiting");
+    const row = el("li", { class: "upload" }, el("span", { class: "upload-name" }, file.name), el("span", { class: "muted small" }, formatBytes(file.size)), bar, state);
+    list.append(row);
+    queue.push({ file, row });
+  }
+  pump();
+}
+
+function pump(): void {
+  while (active < PARALLEL && queue.length > 0) {
+    const { file, row } = queue.shift()!;
+    active += 1;
+    const bar = row.querySelector("progress")!;
+    const state = row.querySelector("span:last-child")!;
+    state.textContent = "uploading";
+    upload<Asset>(`/api/projects/${projectId}/assets/`, file, (f) => (bar.value = f))
+      .then((asset) => {
+        state.textContent = "done";
+        row.classList.add("done");
+        showAsset(asset);
+        void poll();
+        setTimeout(() => row.remove(), 4000);
+      })
+      .catch((error: unknown) => {
+        state.textContent = `failed: ${describeError(error)}`;
+        row.classList.add("failed");
+      })
+      .finally(() => {
+        active -= 1;
+        pump();
+      });
+  }
+}
+
+function wireUpload(): void {
+  const zone = $("#dropzone");
+  const input = $("#file-input") as HTMLInputElement;
+  input.addEventListener("change", () => {
+    if (input.files) enqueue(input.files);
+    input.value = "";
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (e) => {
+      e.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    if (e.dataTransfer?.files) enqueue(e.dataTransfer.files);
+  });
+  zone.addEventListener("click", () => input.click());
+  zone.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") input.click();
+  });
+  // Dropping anywhere on the page should not navigate away to the file.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+}
+
+async function main(): Promise<void> {
+  const project = await api.get<Project>(`/api/projects/${projectId}/`, { retries: 3 });
+  $("#project-name").textContent = project.name;
+  $("#project-title").textContent = `${project.name} · assets`;
+  document.title = `${project.name} · Annotator`;
+  const canManage = project.role === "owner";
+  const canUpload = canManage || project.role === "annotator";
+  for (const form of document.querySelectorAll<HTMLElement>(".manage-only")) form.hidden = !canManage;
+  if (canUpload) wireUpload();
+  else for (const node of [$("#dropzone"), $("label[for=file-input]")]) node.hidden = true;
+  wireLabelForm(projectId, canManage);
+  wireMemberForm(projectId, canManage, me);
+  await Promise.all([refresh(), renderLabels(projectId, canManage), renderMembers(projectId, canManage, me)]);
+  await poll();
+}
+
+main().catch((error: unknown) => toast(`Could not load the project: ${describeError(error)}`, "error"));

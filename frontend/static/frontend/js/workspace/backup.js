@@ -1,0 +1,61 @@
+/**
+ * A copy of the unsaved draft in localStorage, per asset, so that a crash, a closed tab
+ * or a lost connection does not lose work; restored when the asset is opened again.
+ */
+const key = (assetId) => `annotator:draft:${assetId}`;
+const timers = new Map();
+/** Debounced write (null removes the backup at once). */
+export function saveBackup(assetId, snapshot) {
+    const pending = timers.get(assetId);
+    if (pending !== undefined)
+        clearTimeout(pending);
+    timers.delete(assetId);
+    if (snapshot === null) {
+        try {
+            localStorage.removeItem(key(assetId));
+        }
+        catch {
+            /* storage unavailable: nothing to remove */
+        }
+        return;
+    }
+    timers.set(assetId, window.setTimeout(() => {
+        timers.delete(assetId);
+        try {
+            localStorage.setItem(key(assetId), JSON.stringify({ saved: Date.now(), snapshot }));
+        }
+        catch {
+            /* quota or privacy mode: the draft still lives in memory */
+        }
+    }, 300));
+}
+export function loadBackup(assetId) {
+    try {
+        const raw = localStorage.getItem(key(assetId));
+        if (raw === null)
+            return null;
+        const parsed = JSON.parse(raw);
+        return parsed.snapshot ?? null;
+    }
+    catch {
+        return null;
+    }
+}
+/** Small UI preferences kept across assets and visits. */
+export function loadPrefs(defaults) {
+    try {
+        return { ...defaults, ...JSON.parse(localStorage.getItem("annotator:prefs") ?? "{}") };
+    }
+    catch {
+        return defaults;
+    }
+}
+export function savePrefs(prefs) {
+    try {
+        localStorage.setItem("annotator:prefs", JSON.stringify(prefs));
+    }
+    catch {
+        /* ignore */
+    }
+}
+//# sourceMappingURL=backup.js.map

@@ -1,0 +1,370 @@
+/**
+ * Entry point of the annotation workspace page: loads the project, the asset, its image
+ * and annotations, builds the renderer and the workspace, and wires the DOM (toolbar,
+ * panel, status bar, keyboard, dialogs). `window.__app` exposes state for tests.
+ */
+import { api, describeError, listAll } from "../api.js";
+import { MaskLayer } from "../masks.js";
+import { Renderer } from "../renderer.js";
+import { $, el, toast } from "../ui.js";
+import { actualSize, zoomAt } from "../view.js";
+import { loadBackup, loadPrefs, savePrefs } from "./backup.js";
+import { Workspace } from "./controller.js";
+import { renderInstances } from "./instances.js";
+import { actionFor, buildHelp } from "./keys.js";
+import { Operations } from "./ops.js";
+import { renderDraft, renderSave, renderStatus, renderView } from "./panels.js";
+import { AnnotationStore } from "./store.js";
+const root = $("#workspace");
+const projectId = Number(root.dataset.projectId);
+const assetId = Number(root.dataset.assetId);
+const prefs = loadPrefs({ tool: "click", engine: "auto", opacity: 0.55, brush: 12, labels: {} });
+const ENGINES = ["auto", "classical", "sam"];
+function loadImage(url) {
+    return new Promise((resolve, reject) => {
+        const image = new Image();
+        image.decoding = "async";
+        image.onload = () => resolve(image);
+        image.onerror = () => reject(new Error("the image could not be loaded"));
+        image.src = url;
+    });
+}
+function askConflict(info) {
+    const dialog = $("#conflict");
+    $("#conflict-text").textContent =
+        `Annotation #${info.id} was changed by ${info.current.author ?? "someone else"} while you worked on it ` +
+            `(you had version ${info.yourVersion}, the server now has version ${info.current.version}). ` +
+            "Your change is not saved yet.";
+    dialog.showModal();
+    return new Promise((resolve) => {
+        const done = (choice) => {
+            dialog.removeEventListener("click", onClick);
+            dialog.removeEventListener("cancel", onCancel);
+            dialog.close();
+            resolve(choice);
+        };
+        const onClick = (event) => {
+            const choice = event.target.closest("[data-choice]")?.dataset.choice;
+            if (choice)
+                done(choice);
+        };
+        const onCancel = (event) => {
+            event.preventDefault();
+            done("keep");
+        };
+        dialog.addEventListener("click", onClick);
+        dialog.addEventListener("cancel", onCancel);
+    });
+}
+async function main() {
+    const message = $("#stage-message");
+    const [project, asset] = await Promise.all([
+        api.get(`/api/projects/${projectId}/`, { retries: 3 }),
+        api.get(`/api/assets/${assetId}/`, { retries: 3 }),
+    ]);
+    $("#crumb-project").textContent = project.name;
+    $("#crumb-asset").textContent = asset.name;
+    document.title = `${asset.name} · ${project.name} · Annotator`;
+    const renderer = new Renderer($("#canvas"));
+    renderer.layer = new MaskLayer(asset.width, asset.height);
+    renderer.opacity = prefs.opacity;
+    const store = new AnnotationStore(asset.id, project.labels);
+    const ws = new Workspace(asset, renderer, store);
+    const ops = new Operations(ws, askConflict, (state) => {
+        renderSave(state);
+        if (state.kind === "failed")
+            toast(`Not saved: ${state.message}`, "error");
+    });
+    ws.engine = prefs.engine;
+    ws.tool = prefs.tool;
+    ws.brushRadius = prefs.brush;
+    ws.activeLabel = prefs.labels[String(projectId)] ?? ws.activeLabel;
+    if (store.label(ws.activeLabel) === undefined)
+        ws.activeLabel = project.labels[0]?.id ?? 0;
+    const [image] = await Promise.all([loadImage(asset.image), store.load()]);
+    const bitmap = await createImageBitmap(image);
+    renderer.setImage(bitmap, asset.width, asset.height);
+    message.hidden = true;
+    // --- panel controls ------------------------------------------------------------------
+    const labelSelect = $("#active-label");
+    project.labels.forEach((label, i) => labelSelect.append(el("option", { value: label.id }, `${i + 1}. ${label.name}`)));
+    if (project.labels.length === 0)
+        labelSelect.append(el("option", { value: 0 }, "no labels: add one on the project page"));
+    const engineSelect = $("#engine");
+    const opacity = $("#opacity");
+    const brush = $("#brush-size");
+    const showMasks = $("#show-masks");
+    opacity.value = String(renderer.opacity);
+    brush.value = String(ws.brushRadius);
+    const persist = () => {
+        prefs.tool = ws.tool;
+        prefs.engine = ws.engine;
+        prefs.opacity = renderer.opacity;
+        prefs.brush = ws.brushRadius;
+        prefs.labels[String(projectId)] = ws.activeLabel;
+        savePrefs(prefs);
+    };
+    const syncControls = () => {
+        labelSelect.value = String(ws.activeLabel);
+        engineSelect.value = ws.engine;
+        opacity.value = String(renderer.opacity);
+        brush.value = String(ws.brushRadius);
+        showMasks.checked = renderer.masksVisible;
+        for (const button of document.querySelectorAll("[data-tool]")) {
+            button.classList.toggle("active", button.dataset.tool === ws.tool);
+            button.setAttribute("aria-pressed", String(button.dataset.tool === ws.tool));
+        }
+        renderer.canvas.dataset.tool = ws.tool;
+    };
+    const instancesRoot = $("#instances");
+    const renderList = () => {
+        renderInstances(instancesRoot, store.list(), store.labelList, ws.selected, ws.draft.target?.id ?? null, {
+            select: (id) => ws.select(ws.selected === id ? null : id),
+            toggle: (id) => toggleVisible(id),
+            relabel: (id, label) => void ops.relabel(id, label),
+            remove: (id) => void ops.remove(id),
+            refine: (id) => {
+                ws.select(id);
+                setTool("click");
+            },
+        });
+        $("#instance-count").textContent = `(${store.size})`;
+        instancesRoot.querySelector(".selected")?.scrollIntoView({ block: "nearest" });
+    };
+    const toggleVisible = (id) => {
+        const instance = store.get(id);
+        if (instance === undefined)
+            return;
+        store.setVisible(id, !instance.visible);
+        ws.refreshLayers();
+        renderList();
+    };
+    const setTool = (tool) => {
+        ws.tool = tool;
+        syncControls();
+        persist();
+        ws.invalidate();
+    };
+    ws.on((what) => {
+        if (what === "view")
+            return renderView(ws);
+        if (what === "instances")
+            renderList();
+        if (what === "draft" || what === "instances")
+            renderDraft(ws);
+        renderStatus(ws, asset);
+        syncControls();
+    });
+    // Panel selects hand the keyboard back to the shortcuts once a choice is made.
+    for (const select of [labelSelect, engineSelect])
+        select.addEventListener("change", () => select.blur());
+    labelSelect.addEventListener("change", () => chooseLabel(Number(labelSelect.value)));
+    engineSelect.addEventListener("change", () => {
+        ws.engine = engineSelect.value;
+        persist();
+        renderStatus(ws, asset);
+    });
+    opacity.addEventListener("input", () => {
+        renderer.opacity = Number(opacity.value);
+        ws.refreshLayers();
+        persist();
+    });
+    brush.addEventListener("input", () => {
+        ws.brushRadius = Number(brush.value);
+        persist();
+        ws.invalidate();
+    });
+    showMasks.addEventListener("change", () => {
+        renderer.masksVisible = showMasks.checked;
+        ws.invalidate();
+    });
+    for (const button of document.querySelectorAll("[data-tool]")) {
+        button.addEventListener("click", () => setTool(button.dataset.tool));
+    }
+    $("#btn-accept").addEventListener("click", () => void ops.accept());
+    $("#btn-discard").addEventListener("click", () => ws.discardDraft());
+    $("#btn-undo").addEventListener("click", () => void ops.undo());
+    $("#btn-redo").addEventListener("click", () => void ops.redo());
+    $("#btn-fit").addEventListener("click", () => ws.fit());
+    $("#btn-help").addEventListener("click", () => toggleHelp());
+    const chooseLabel = (label) => {
+        if (store.label(label) === undefined)
+            return;
+        ws.activeLabel = label;
+        if (ws.selected !== null && ws.draft.isEmpty)
+            void ops.relabel(ws.selected, label);
+        else if (ws.draft.target === null)
+            ws.refreshLayers(); // the draft takes the new color
+        persist();
+        syncControls();
+    };
+    // --- navigation between assets ---------------------------------------------------------
+    const assets = await listAll(`/api/projects/${projectId}/assets/?page_size=500`).catch(() => [asset]);
+    const index = assets.findIndex((a) => a.id === asset.id);
+    $("#asset-position").textContent = index >= 0 ? `${index + 1} / ${assets.length}` : "";
+    const go = (delta) => {
+        const next = assets[index + delta];
+        if (next === undefined) {
+            toast(delta > 0 ? "This is the last asset." : "This is the first asset.");
+            return;
+        }
+        location.assign(`/projects/${projectId}/assets/${next.id}/`);
+    };
+    $("#prev-asset").addEventListener("click", () => go(-1));
+    $("#next-asset").addEventListener("click", () => go(1));
+    // --- help overlay -------------------------------------------------------------------------
+    const help = $("#help");
+    help.append(buildHelp());
+    help.addEventListener("click", (event) => {
+        if (event.target === help)
+            toggleHelp(false);
+    });
+    const toggleHelp = (show = help.hidden) => {
+        help.hidden = !show;
+    };
+    // --- keyboard ------------------------------------------------------------------------------
+    const selectStep = (delta) => {
+        const list = store.list();
+        if (list.length === 0)
+            return;
+        const at = list.findIndex((i) => i.annotation.id === ws.selected);
+        const next = list[(at + delta + list.length) % list.length] ?? list[0];
+        ws.select(at < 0 && delta < 0 ? list[list.length - 1].annotation.id : next.annotation.id);
+    };
+    const zoom = (factor) => ws.setView(zoomAt(ws.view, ws.viewCenter, factor));
+    const run = (action) => {
+        if (action.startsWith("tool:"))
+            return setTool(action.slice(5));
+        if (action.startsWith("label:")) {
+            const label = project.labels[Number(action.slice(6)) - 1];
+            if (label !== undefined)
+                chooseLabel(label.id);
+            return;
+        }
+        switch (action) {
+            case "accept": return void ops.accept();
+            case "cancel":
+                if (!help.hidden)
+                    return toggleHelp(false);
+                if (!ws.draft.isEmpty)
+                    return ws.discardDraft();
+                return ws.select(null);
+            case "undo": return void ops.undo();
+            case "redo": return void ops.redo();
+            case "delete":
+                if (ws.selected !== null)
+                    return void ops.remove(ws.selected);
+                return ws.discardDraft();
+            case "new":
+                if (!ws.draft.isEmpty)
+                    ws.discardDraft();
+                return ws.select(null);
+            case "retry": return ws.requestPrediction();
+            case "next-instance": return selectStep(1);
+            case "prev-instance": return selectStep(-1);
+            case "toggle-selected":
+                if (ws.selected !== null)
+                    toggleVisible(ws.selected);
+                return;
+            case "toggle-masks":
+                renderer.masksVisible = !renderer.masksVisible;
+                syncControls();
+                return ws.invalidate();
+            case "opacity-down":
+            case "opacity-up":
+                renderer.opacity = Math.round(Math.min(1, Math.max(0, renderer.opacity + (action === "opacity-up" ? 0.1 : -0.1))) * 100) / 100;
+                ws.refreshLayers();
+                syncControls();
+                return persist();
+            case "brush-smaller":
+            case "brush-bigger":
+                ws.brushRadius = Math.min(200, Math.max(1, Math.round(ws.brushRadius * (action === "brush-bigger" ? 1.25 : 0.8))));
+                syncControls();
+                persist();
+                return ws.invalidate();
+            case "fit": return ws.fit();
+            case "actual-size": return ws.setView(actualSize(ws.view, renderer.width, renderer.height));
+            case "zoom-in": return zoom(1.25);
+            case "zoom-out": return zoom(0.8);
+            case "next-asset": return go(1);
+            case "prev-asset": return go(-1);
+            case "cycle-engine":
+                ws.engine = ENGINES[(ENGINES.indexOf(ws.engine) + 1) % ENGINES.length];
+                syncControls();
+                persist();
+                toast(`Engine: ${ws.engine}`, "info", 1200);
+                return renderStatus(ws, asset);
+            case "help": return toggleHelp();
+        }
+    };
+    window.addEventListener("keydown", (event) => {
+        if ($("#conflict").open)
+            return;
+        const action = actionFor(event);
+        if (action === null)
+            return;
+        event.preventDefault();
+        run(action);
+    });
+    // --- lifecycle -------------------------------------------------------------------------------
+    new ResizeObserver(() => renderer.resize()).observe($("#stage"));
+    renderer.resize();
+    ws.fit();
+    const backup = loadBackup(asset.id);
+    if (backup !== null) {
+        ws.draft.restore(backup);
+        if (ws.draft.stale && ws.draft.hasPrompts)
+            ws.requestPrediction();
+        toast("Restored your unsaved draft from last time (Esc discards it).", "warn", 6000);
+    }
+    ws.refreshLayers();
+    ws.emit("instances");
+    window.addEventListener("beforeunload", (event) => {
+        if (!ws.draft.isEmpty || ops.inFlight)
+            event.preventDefault();
+    });
+    const pollEmbedding = async () => {
+        while (asset.embedding_status !== "ready" && asset.embedding_status !== "failed") {
+            await new Promise((r) => setTimeout(r, 2000));
+            try {
+                Object.assign(asset, await api.get(`/api/assets/${asset.id}/`));
+                renderStatus(ws, asset);
+            }
+            catch {
+                /* try again on the next tick */
+            }
+        }
+    };
+    void pollEmbedding();
+    window.__app = {
+        ws,
+        ops,
+        store,
+        renderer,
+        state: () => ({
+            tool: ws.tool,
+            engine: ws.engine,
+            selected: ws.selected,
+            draft: {
+                clicks: ws.draft.clicks.length,
+                area: ws.draft.area,
+                target: ws.draft.target?.id ?? null,
+                engine: ws.draft.meta?.engine ?? null,
+                stale: ws.draft.stale,
+            },
+            predict: ws.predictor.state.kind,
+            save: ops.state.kind,
+            annotations: store.list().map((i) => ({ id: i.annotation.id, label: i.annotation.label, version: i.annotation.version, area: i.bitmap.area, visible: i.visible })),
+            undo: ws.history.size,
+            scale: ws.view.scale,
+        }),
+    };
+    document.body.dataset.ready = "true";
+}
+main().catch((error) => {
+    const message = $("#stage-message");
+    message.hidden = false;
+    message.textContent = `Could not open the asset: ${describeError(error)}`;
+    message.classList.add("error");
+});
+//# sourceMappingURL=main.js.map
