@@ -41,6 +41,7 @@ urlpatterns = [
         frames.FrameImageView.as_view(),
         name="frame-image",
     ),
+    path("assets/<int:pk>/neighbors/", assets.AssetNeighborsView.as_view(), name="neighbors"),
     path("assets/<int:pk>/predict/", predict.PredictView.as_view(), name="predict"),
     path("assets/<int:pk>/thumbnail", frames.ThumbnailView.as_view(), name="thumbnail"),
     path(

@@ -73,16 +73,21 @@ def create_annotation(
             author=author,
         )
         if interaction:
-            Interaction.objects.create(
-                asset=asset,
-                frame=frame,
-                annotation=annotation,
-                prompts=interaction.get("prompts", interaction),
-                engine=str(interaction.get("engine", ""))[:32],
-                elapsed_ms=interaction.get("elapsed_ms"),
-                author=author,
-            )
+            _store_interaction(annotation, interaction, author)
     return annotation
+
+
+def _store_interaction(annotation: Annotation, interaction: dict[str, Any], user: User) -> None:
+    """Keep the prompts that produced (or refined) an annotation; each refinement adds one."""
+    Interaction.objects.create(
+        asset_id=annotation.asset_id,
+        frame=annotation.frame,
+        annotation=annotation,
+        prompts=interaction.get("prompts", interaction),
+        engine=str(interaction.get("engine", ""))[:32],
+        elapsed_ms=interaction.get("elapsed_ms"),
+        author=user,
+    )
 
 
 def update_annotation(
@@ -109,6 +114,7 @@ def update_annotation(
             raise InvalidInput("unknown review status", "invalid_review_status")
         fields["review_status"] = changes["review_status"]
         fields["reviewed_by"] = user
+    interaction = changes.get("interaction")
     with transaction.atomic():
         previous = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()
         if previous is None:
@@ -135,5 +141,7 @@ def update_annotation(
             review_status=previous.review_status,
             author=previous.author,
         )
+        if interaction:
+            _store_interaction(previous, interaction, user)
     annotation.refresh_from_db()
     return annotation

@@ -79,6 +79,7 @@ class AnnotationCreateSerializer(serializers.Serializer[None]):
 
 class AnnotationUpdateSerializer(serializers.Serializer[None]):
     version = serializers.IntegerField(min_value=1, required=False)
+    interaction = serializers.JSONField(required=False, allow_null=True)
     label = serializers.IntegerField(required=False)  # type: ignore[assignment]
     mask = RleField(required=False)
     source = serializers.ChoiceField(  # type: ignore[assignment]
@@ -86,3 +87,6 @@ class AnnotationUpdateSerializer(serializers.Serializer[None]):
     )
     score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     review_status = serializers.ChoiceField(choices=ReviewStatus.choices, required=False)
+
+    def validate_interaction(self, value: Any) -> Any:
+        return AnnotationCreateSerializer.validate_interaction(self, value)  # type: ignore[arg-type]

@@ -4,11 +4,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotator.errors import TooLarge
 from annotator.models import Asset
@@ -75,3 +77,23 @@ class AssetDetailView(generics.RetrieveDestroyAPIView[Asset]):
         _, role = get_member_project(self.request.user, instance.project_id)
         require(role, Capability.ANNOTATE)
         delete_asset(instance)
+
+
+class AssetNeighborsView(APIView):
+    """Previous/next asset of the same project (by id), for the workspace's navigation
+    without listing every asset."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: int) -> Response:
+        asset = get_object_or_404(member_assets(request), pk=pk)
+        siblings = Asset.objects.filter(project_id=asset.project_id)
+        previous = siblings.filter(pk__lt=asset.pk).order_by("-pk").values_list("pk", flat=True)
+        following = siblings.filter(pk__gt=asset.pk).order_by("pk").values_list("pk", flat=True)
+        return Response(
+            {
+                "previous": previous.first(),
+                "next": following.first(),
+                "index": siblings.filter(pk__lt=asset.pk).count(),
+                "count": siblings.count(),
+            }
+        )

@@ -27,6 +27,14 @@ export interface Member {
   role: Role;
 }
 
+/** GET /api/assets/{id}/neighbors/ */
+export interface Neighbors {
+  previous: number | null;
+  next: number | null;
+  index: number;
+  count: number;
+}
+
 export interface Asset {
   id: number;
   project: number;

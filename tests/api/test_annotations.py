@@ -559,3 +559,22 @@ def test_outsiders_see_no_annotations(
     assert_error(client.delete(url(annotation)), 404)
     annotation.refresh_from_db()
     assert annotation.version == 1 and Annotation.objects.count() == 1
+
+
+def test_a_refinement_stores_its_prompts_as_a_new_interaction(
+    team: dict[str, Any], client_for: Any, annotation: Annotation, square_rle: dict[str, Any]
+) -> None:
+    body = {
+        "version": annotation.version,
+        "mask": square_rle,
+        "interaction": {
+            "prompts": {"clicks": [{"x": 6, "y": 6, "positive": True, "t": 2.0}]},
+            "engine": "classical",
+            "elapsed_ms": 31.5,
+        },
+    }
+    response = client_for(team["annotator"]).put(url(annotation), body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["interaction"]["prompts"]["clicks"][0]["x"] == 6
+    assert annotation.interactions.count() == 1
+    assert annotation.interactions.get().elapsed_ms == 31.5

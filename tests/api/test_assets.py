@@ -364,3 +364,15 @@ def test_it_refuses_an_oversized_body_before_reading_it(
     )
     assert response.status_code == 413
     assert response.json()["code"] == "file_too_large"
+
+
+def test_neighbors_give_previous_and_next_of_the_same_project_only(
+    team: dict[str, Any], upload: Any, client_for: Any, other_project: Any
+) -> None:
+    ids = [upload(team["owner"], team["project"].pk).json()["id"] for _ in range(3)]
+    client = client_for(team["viewer"])
+    middle = client.get(f"/api/assets/{ids[1]}/neighbors/").json()
+    assert middle == {"previous": ids[0], "next": ids[2], "index": 1, "count": 3}
+    first = client.get(f"/api/assets/{ids[0]}/neighbors/").json()
+    assert first["previous"] is None and first["index"] == 0
+    assert client_for(team["outsider"]).get(f"/api/assets/{ids[0]}/neighbors/").status_code == 404

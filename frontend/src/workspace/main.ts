@@ -4,10 +4,10 @@
  * panel, status bar, keyboard, dialogs). `window.__app` exposes state for tests.
  */
 
-import { api, describeError, listAll } from "../api.js";
+import { api, describeError } from "../api.js";
 import { MaskLayer } from "../masks.js";
 import { Renderer } from "../renderer.js";
-import type { Asset, Engine, Project } from "../types.js";
+import type { Asset, Engine, Neighbors, Project } from "../types.js";
 import { $, el, toast } from "../ui.js";
 import { actualSize, zoomAt } from "../view.js";
 import { loadBackup, loadPrefs, savePrefs } from "./backup.js";
@@ -202,16 +202,17 @@ async function main(): Promise<void> {
   };
 
   // --- navigation between assets ---------------------------------------------------------
-  const assets = await listAll<Asset>(`/api/projects/${projectId}/assets/?page_size=500`).catch(() => [asset]);
-  const index = assets.findIndex((a) => a.id === asset.id);
-  $("#asset-position").textContent = index >= 0 ? `${index + 1} / ${assets.length}` : "";
+  const neighbors = await api
+    .get<Neighbors>(`/api/assets/${asset.id}/neighbors/`, { retries: 2 })
+    .catch((): Neighbors => ({ previous: null, next: null, index: 0, count: 1 }));
+  $("#asset-position").textContent = `${neighbors.index + 1} / ${neighbors.count}`;
   const go = (delta: number): void => {
-    const next = assets[index + delta];
-    if (next === undefined) {
+    const next = delta > 0 ? neighbors.next : neighbors.previous;
+    if (next === null) {
       toast(delta > 0 ? "This is the last asset." : "This is the first asset.");
       return;
     }
-    location.assign(`/projects/${projectId}/assets/${next.id}/`);
+    location.assign(`/projects/${projectId}/assets/${next}/`);
   };
   $("#prev-asset").addEventListener("click", () => go(-1));
   $("#next-asset").addEventListener("click", () => go(1));

@@ -122,7 +122,9 @@ export class Operations {
     if (target !== null) {
       return this.run(`annotation #${target.id}`, async () => {
         const previous = ws.store.get(target.id)?.annotation;
-        const saved = await this.update(target.id, { mask, score, source }, target.version);
+        const interaction =
+          meta === null ? null : { prompts: meta.prompts, engine: meta.engine, elapsed_ms: meta.elapsedMs };
+        const saved = await this.update(target.id, { mask, score, source, interaction }, target.version);
         if (saved === null || previous === undefined) return false;
         draft.reset();
         ws.draftChanged();

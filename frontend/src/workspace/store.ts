@@ -29,6 +29,8 @@ export interface AnnotationChanges {
   mask?: Rle;
   source?: string;
   score?: number | null;
+  /** The prompts of a refinement, stored as a new interaction of the annotation. */
+  interaction?: { prompts: unknown; engine: string; elapsed_ms: number } | null;
 }
 
 export class AnnotationStore {
