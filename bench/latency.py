@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     image_rgb = np.asarray(Image.open(io.BytesIO(images[0])).convert("RGB"))
     sequences = click_sequences(args.requests)
     rows = []
-    with Stack({"SAM_CHECKPOINT": checkpoint, "SAM_MODEL_TYPE": "tiny"}) as (client, project):
+    stack = Stack({"SAM_CHECKPOINT": checkpoint, "SAM_MODEL_TYPE": "tiny"})
+    with stack as (client, project):
         asset = client.upload(project, "frame.jpg", images[0])
         _, jobs = client.request("GET", f"/api/projects/{project}/jobs/?kind=embed")
         client.wait_job(jobs["results"][0]["id"])
@@ -116,6 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 worker_ms.append(float(body["elapsed_ms"]))
             direct_ms = direct_latencies(engine, image_rgb, sequences, checkpoint)
             rows.append((engine, api_ms, worker_ms, direct_ms))
+
+        # The queue alone: a no-op task through Redis and the worker, no HTTP, no Django.
+        from celery import Celery
+
+        url = f"redis+socket://{stack.var / 'redis.sock'}"
+        if os.environ.get("REDIS_URL"):
+            url = os.environ["REDIS_URL"]
+        celery = Celery(broker=url, backend=url)
+        ping_ms = []
+        for _ in range(args.requests):
+            started = time.perf_counter()
+            celery.send_task("workers.ping", queue="interactive").get(timeout=10)
+            ping_ms.append((time.perf_counter() - started) * 1000)
 
         # Embedding throughput: uploads -> all embed jobs done, against a raw prepare loop.
         started = time.perf_counter()
@@ -147,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{pct(worker_ms, 50):11.1f} "
             f"{pct(direct_ms, 50):11.1f} {pct(direct_ms, 95):11.1f} {overhead:13.1f}"
         )
+    print(
+        f"queue round trip (no-op task, Celery client): p50 {pct(ping_ms, 50):.1f} ms, "
+        f"p95 {pct(ping_ms, 95):.1f} ms"
+    )
     n = len(images)
     print(
         f"\nembedding throughput, tiny SAM, {n} images: worker {n / worker_s:.2f} img/s "

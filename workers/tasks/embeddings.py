@@ -141,3 +141,10 @@ def predict(asset_id: int, frame: int, engine: str, prompts: dict[str, Any]) -> 
         return {"error": str(exc), "code": "engine_unavailable"}
     except ValueError as exc:
         return {"error": str(exc), "code": "invalid_prompt"}
+
+
+@shared_task(name="workers.ping", acks_late=False, ignore_result=False)
+def ping() -> str:
+    """A no-op on the interactive queue: its round trip is the queue's own latency
+    (bench/latency.py subtracts it to split the overhead between HTTP and Celery)."""
+    return "pong"
