@@ -26,6 +26,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class WorkerFailed(DomainError):
+    """A worker raised while serving a request: a server-side fault, reported as 502."""
+
+    code = "worker_error"
+
+
 class Unavailable(DomainError):
     """A worker or engine that cannot answer now; ``retry_after`` in seconds."""
 

@@ -13,13 +13,21 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from annotator.errors import Conflict, DomainError, InvalidInput, TooLarge, Unavailable
+from annotator.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    TooLarge,
+    Unavailable,
+    WorkerFailed,
+)
 
 _STATUS: dict[type[DomainError], int] = {
     InvalidInput: status.HTTP_400_BAD_REQUEST,
     TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     Conflict: status.HTTP_409_CONFLICT,
     Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    WorkerFailed: status.HTTP_502_BAD_GATEWAY,
 }
 
 

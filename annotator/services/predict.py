@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
 from annotator.celery import app
-from annotator.errors import InvalidInput, Unavailable
+from annotator.errors import InvalidInput, Unavailable, WorkerFailed
 from annotator.models import Asset
 from annotator.prompts import validate_engine, validate_prompts
 from annotator.redis_client import queue_has_worker
@@ -49,13 +50,18 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
     )
     try:
         payload: dict[str, Any] = result.get(timeout=timeout, propagate=True)
-    except CeleryTimeout:
+    except (CeleryTimeout, TaskRevokedError):
+        # Revoked: the message expired in the queue before a worker took it.
         result.revoke()
         raise Unavailable(
             f"the interactive workers are busy (no answer within {timeout:g} s)",
             "busy",
             retry_after=RETRY_AFTER_S,
         ) from None
+    except Exception as exc:
+        raise WorkerFailed(
+            f"the worker failed on this request: {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         result.forget()
     if "error" in payload:

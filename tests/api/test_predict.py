@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeout
 
 from annotator.services import predict as predict_service
@@ -15,13 +16,17 @@ pytestmark = pytest.mark.django_db
 
 
 class FakeResult:
-    def __init__(self, payload: Any = None, timeout: bool = False) -> None:
-        self.payload, self.timeout = payload, timeout
+    def __init__(
+        self, payload: Any = None, timeout: bool = False, error: Exception | None = None
+    ) -> None:
+        self.payload, self.timeout, self.error = payload, timeout, error
         self.revoked = self.forgotten = False
 
     def get(self, timeout: float, propagate: bool) -> Any:
         if self.timeout:
             raise CeleryTimeout()
+        if self.error is not None:
+            raise self.error
         return self.payload
 
     def revoke(self) -> None:
@@ -159,3 +164,22 @@ def test_a_worker_error_is_passed_on(
 ) -> None:
     queue.next_result = FakeResult(payload)
     assert_error(predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10]), status, code)
+
+
+def test_an_expired_request_is_a_503_like_a_timeout(
+    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
+) -> None:
+    queue.next_result = FakeResult(error=TaskRevokedError("expired"))
+    response = predict(client_for(team["owner"]), asset.pk, clicks=[{"x": 5, "y": 5}])
+    assert_error(response, 503, "busy")
+    assert "Retry-After" in response
+
+
+def test_a_worker_crash_is_a_502_with_a_message_not_a_500(
+    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
+) -> None:
+    queue.next_result = FakeResult(error=RuntimeError("CUDA out of memory"))
+    response = predict(client_for(team["owner"]), asset.pk, clicks=[{"x": 5, "y": 5}])
+    assert_error(response, 502, "worker_error")
+    assert "CUDA out of memory" in response.json()["detail"]
+    assert queue.calls[0]["result"].forgotten
