@@ -1,0 +1,171 @@
+"""Behaviour of the weight-free classical engine on synthetic images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workers.engines import build_engine
+from workers.engines.base import Click, Prompts, Scribble
+from workers.engines.classical import ClassicalEngine, ClassicalState
+from workers.evaluation import iou
+
+H, W = 120, 160
+
+
+def _texture(rng: np.random.Generator, base: tuple[int, int, int], amp: float) -> np.ndarray:
+    noise = rng.normal(0.0, amp, size=(H, W, 3))
+    yy, xx = np.mgrid[0:H, 0:W]
+    stripes = (amp * np.sin(xx / 3.0 + yy / 5.0))[..., None]
+    return np.asarray(base, dtype=float) + noise + stripes
+
+
+def _disc_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A textured orange disc on a textured green-grey background."""
+    rng = np.random.default_rng(0)
+    img = _texture(rng, (90, 120, 90), 12.0)
+    yy, xx = np.mgrid[0:H, 0:W]
+    disc = (yy - 60) ** 2 + (xx - 80) ** 2 <= 35**2
+    fg = _texture(rng, (220, 130, 50), 12.0)
+    img[disc] = fg[disc]
+    return np.clip(img, 0, 255).astype(np.uint8), disc
+
+
+def _two_objects() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two touching rectangles (red left, blue right) on a grey textured background."""
+    rng = np.random.default_rng(1)
+    img = _texture(rng, (128, 128, 128), 8.0)
+    a = np.zeros((H, W), dtype=bool)
+    b = np.zeros((H, W), dtype=bool)
+    a[30:90, 30:80] = True
+    b[30:90, 80:130] = True
+    img[a] = _texture(rng, (200, 40, 40), 8.0)[a]
+    img[b] = _texture(rng, (40, 60, 200), 8.0)[b]
+    return np.clip(img, 0, 255).astype(np.uint8), a, b
+
+
+@pytest.fixture(scope="module")
+def engine() -> ClassicalEngine:
+    return ClassicalEngine()
+
+
+@pytest.fixture(scope="module")
+def disc(engine: ClassicalEngine) -> tuple[ClassicalState, np.ndarray]:
+    image, gt = _disc_scene()
+    return engine.prepare(image), gt
+
+
+@pytest.fixture(scope="module")
+def pair(engine: ClassicalEngine) -> tuple[ClassicalState, np.ndarray, np.ndarray]:
+    image, a, b = _two_objects()
+    return engine.prepare(image), a, b
+
+
+def test_built_by_name() -> None:
+    eng = build_engine("classical")
+    assert isinstance(eng, ClassicalEngine)
+    assert eng.name == "classical"
+    assert eng.model_id.startswith("classical-")
+
+
+def test_single_positive_click(engine, disc) -> None:
+    state, gt = disc
+    pred = engine.predict(state, Prompts(clicks=[Click(80, 60, True)]))
+    assert pred.mask.shape == gt.shape and pred.mask.dtype == bool
+    assert iou(gt, pred.mask) > 0.8
+    assert 0.0 <= pred.score <= 1.0
+    assert pred.low_res_logits is None
+
+
+def test_click_off_centre_still_finds_the_disc(engine, disc) -> None:
+    state, gt = disc
+    pred = engine.predict(state, Prompts(clicks=[Click(100, 45, True)]))
+    assert iou(gt, pred.mask) > 0.8
+
+
+def test_box_alone(engine, disc) -> None:
+    state, gt = disc
+    pred = engine.predict(state, Prompts(box=(40, 20, 120, 100)))
+    assert iou(gt, pred.mask) > 0.8
+    # Nothing outside the box.
+    assert not pred.mask[:, :38].any() and not pred.mask[:, 123:].any()
+
+
+def test_scribbles(engine, disc) -> None:
+    state, gt = disc
+    pos = Scribble(np.array([[65.0, 60.0], [95.0, 62.0]]), positive=True)
+    neg = Scribble(np.array([[5.0, 5.0], [150.0, 8.0], [150.0, 110.0]]), positive=False)
+    pred = engine.predict(state, Prompts(scribbles=[pos, neg]))
+    assert iou(gt, pred.mask) > 0.8
+    assert not pred.mask[5, 5:150].any()
+
+
+def test_negative_click_removes_wrong_region(engine, pair) -> None:
+    state, a, b = pair
+    # The previous result wrongly spans both objects; a negative click on the blue one
+    # must take it out and keep the red one.
+    prev = a | b
+    prompts = Prompts(clicks=[Click(55, 60, True), Click(105, 60, False)], mask=prev)
+    pred = engine.predict(state, prompts)
+    assert iou(a, pred.mask) > 0.85
+    assert (pred.mask & b).sum() < 0.1 * b.sum()
+
+
+def test_positive_click_adds_missing_object_part(engine, pair) -> None:
+    state, a, b = pair
+    # Both rectangles are the object; the previous result only has the red one.
+    prompts = Prompts(clicks=[Click(55, 60, True), Click(105, 60, True)], mask=a)
+    pred = engine.predict(state, prompts)
+    assert iou(a | b, pred.mask) > 0.85
+
+
+def test_previous_mask_is_refined_not_discarded(engine, pair) -> None:
+    state, a, b = pair
+    # A far negative click on the background leaves a correct previous mask alone,
+    # including the part (the blue rectangle) that no click supports directly.
+    prev = a | b
+    prompts = Prompts(clicks=[Click(55, 60, True), Click(150, 110, False)], mask=prev)
+    pred = engine.predict(state, prompts)
+    assert iou(prev, pred.mask) > 0.9
+    # A mask alone is a valid prompt and comes back essentially unchanged.
+    alone = engine.predict(state, Prompts(mask=prev))
+    assert iou(prev, alone.mask) > 0.9
+
+
+def test_state_round_trip(engine, disc) -> None:
+    state, gt = disc
+    data = engine.state_to_bytes(state)
+    assert isinstance(data, bytes) and len(data) > 0
+    restored = engine.state_from_bytes(data)
+    assert engine.state_nbytes(restored) == engine.state_nbytes(state) > 0
+    prompts = Prompts(clicks=[Click(80, 60, True), Click(10, 10, False)])
+    first = engine.predict(state, prompts)
+    second = engine.predict(restored, prompts)
+    np.testing.assert_array_equal(first.mask, second.mask)
+    assert first.score == second.score
+
+
+@pytest.mark.parametrize(
+    "prompts",
+    [
+        Prompts(),
+        Prompts(clicks=[Click(W, 10, True)]),
+        Prompts(clicks=[Click(10, -1, True)]),
+        Prompts(clicks=[Click(10, 10, True)], mask=np.zeros((H + 1, W), dtype=bool)),
+        Prompts(box=(50, 50, 40, 60)),
+        Prompts(box=(W + 5, 0, W + 50, 20)),
+        Prompts(scribbles=[Scribble(np.array([[10.0, 10.0], [10.0, H + 3.0]]))]),
+    ],
+    ids=["empty", "x-out", "y-out", "mask-shape", "box-inverted", "box-out", "scribble-out"],
+)
+def test_unusable_prompts_raise(engine, disc, prompts) -> None:
+    state, _ = disc
+    with pytest.raises(ValueError):
+        engine.predict(state, prompts)
+
+
+def test_bad_image_raises(engine) -> None:
+    with pytest.raises(ValueError):
+        engine.prepare(np.zeros((10, 10), dtype=np.uint8))
+    with pytest.raises(ValueError):
+        engine.prepare(np.zeros((10, 10, 3), dtype=np.float32))
