@@ -27,6 +27,9 @@ def frame_size(asset: Asset, frame: int) -> tuple[int, int]:
             f"frame {frame} is out of range: the asset has {asset.num_frames} frame(s)",
             "frame_out_of_range",
         )
+    if asset.num_frames == 1 and asset.width and asset.height:
+        # A single image's frame 0 has the asset's size; skip the query (hot path).
+        return asset.height, asset.width
     row = asset.frames.filter(index=frame).only("width", "height").first()
     height = (row.height if row and row.height else asset.height) or 0
     width = (row.width if row and row.width else asset.width) or 0
