@@ -64,3 +64,9 @@ def test_it_serves_the_docs_page() -> None:
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert b"swagger" in response.content.lower()
+
+
+def test_the_docs_page_loads_its_scripts_from_this_server_not_a_cdn() -> None:
+    html = APIClient().get("/api/docs/").content.decode()
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+    assert "/static/drf_spectacular_sidecar/" in html
