@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.management.commands.demo_setup import ensure_demo
-from annotator.redis_client import get_redis
+from annotator.redis_client import get_redis, queue_has_worker
 
 
 def redis_server_binary() -> str:
@@ -132,6 +132,7 @@ class Command(BaseCommand):
                 "-",
             ],
         )
+        self._wait_for_worker()
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nAnnotator is running at {url}"))
         if login:
@@ -148,6 +149,19 @@ class Command(BaseCommand):
             except Exception:
                 time.sleep(0.1)
         raise CommandError(f"Redis at {settings.REDIS_URL} did not answer within {timeout:g} s")
+
+    def _wait_for_worker(self, timeout: float = 120.0) -> None:
+        """Print the banner once clicks can be answered (the worker loads its engine
+        modules first); a worker that dies meanwhile stops the command."""
+        deadline = time.monotonic() + timeout
+        while not queue_has_worker("interactive"):
+            for name, process in self.children:
+                if process.poll() is not None:
+                    raise CommandError(f"{name} exited with code {process.returncode}")
+            if time.monotonic() > deadline or self.stopping:
+                self.stderr.write("the worker is not up yet; predictions answer 503 until it is")
+                return
+            time.sleep(0.2)
 
     @staticmethod
     def _check_port_free(host: str, port: int) -> None:
