@@ -106,28 +106,33 @@ def prepared_state(engine_name: str, asset: Asset, frame: int) -> tuple[Any, str
     return get_cache(engine_name).get_state(key, lambda: frame_rgb(asset, frame))
 
 
-def _mask_key(rle: dict[str, Any]) -> str:
-    return hashlib.sha1(f"{rle['size']}:{rle['counts']}".encode()).hexdigest()
+def _mask_key(scope: str, rle: dict[str, Any]) -> str:
+    """Logits belong to one engine on one frame: the key says which, plus the mask."""
+    digest = hashlib.sha1(f"{rle['size']}:{rle['counts']}".encode()).hexdigest()
+    return f"{scope}:{digest}"
 
 
-def remember_logits(rle: dict[str, Any], logits: np.ndarray | None) -> None:
+def remember_logits(scope: str, rle: dict[str, Any], logits: np.ndarray | None) -> None:
     if logits is None:
         return
+    key = _mask_key(scope, rle)
     with _lock:
-        _LOGITS[_mask_key(rle)] = logits
-        _LOGITS.move_to_end(_mask_key(rle))
+        _LOGITS[key] = logits
+        _LOGITS.move_to_end(key)
         while len(_LOGITS) > _LOGITS_MAX:
             _LOGITS.popitem(last=False)
 
 
-def prompts_from_json(data: dict[str, Any]) -> Prompts:
+def prompts_from_json(data: dict[str, Any], scope: str = "") -> Prompts:
+    """API prompts -> engine prompts; ``scope`` ("asset:frame:engine") finds the logits
+    of a mask this worker returned earlier, for SAM's iterative refinement."""
     mask_rle = data.get("mask")
     logits = None
     mask = None
     if mask_rle:
         mask = decode_mask(mask_rle)
         with _lock:
-            logits = _LOGITS.get(_mask_key(mask_rle))
+            logits = _LOGITS.get(_mask_key(scope, mask_rle))
     return Prompts(
         clicks=[Click(c["x"], c["y"], bool(c["positive"])) for c in data.get("clicks", [])],
         box=tuple(data["box"]) if data.get("box") else None,  # type: ignore[arg-type]
@@ -148,9 +153,10 @@ def predict_for_asset(
     name = resolve_engine_name(engine)
     asset = Asset.objects.get(pk=asset_id)
     state, origin = prepared_state(name, asset, frame)
-    prediction = get_engine(name).predict(state, prompts_from_json(prompts))
+    scope = f"{asset.pk}:{frame}:{get_engine(name).model_id}"
+    prediction = get_engine(name).predict(state, prompts_from_json(prompts, scope))
     rle = encode_mask(prediction.mask)
-    remember_logits(rle, prediction.low_res_logits)
+    remember_logits(scope, rle, prediction.low_res_logits)
     return {
         "mask": rle,
         "score": round(float(prediction.score), 4),

@@ -1,0 +1,35 @@
+"""The worker side of prediction: prompt conversion and the logits kept for refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.masks import encode_mask
+from workers.interactive import prompts_from_json, remember_logits
+
+
+def test_logits_are_found_again_only_for_the_same_asset_frame_and_engine() -> None:
+    mask = np.zeros((20, 30), dtype=bool)
+    mask[5:10, 5:15] = True
+    rle = encode_mask(mask)
+    logits = np.full((1, 256, 256), 3.0, dtype=np.float32)
+    remember_logits("7:0:sam-a", rle, logits)
+    body = {"clicks": [{"x": 6.0, "y": 6.0, "positive": True}], "mask": rle}
+    same = prompts_from_json(body, "7:0:sam-a")
+    assert same.logits is logits
+    assert np.array_equal(same.mask, mask)
+    assert prompts_from_json(body, "8:0:sam-a").logits is None
+    assert prompts_from_json(body, "7:0:classical-v1").logits is None
+
+
+def test_prompts_keep_order_sign_box_and_scribbles() -> None:
+    prompts = prompts_from_json(
+        {
+            "clicks": [{"x": 1.5, "y": 2.0, "positive": True}, {"x": 3, "y": 4, "positive": False}],
+            "box": [0, 0, 10, 10],
+            "scribbles": [{"points": [[1, 1], [2, 2]], "positive": False}],
+        }
+    )
+    assert [(c.x, c.y, c.positive) for c in prompts.clicks] == [(1.5, 2.0, True), (3, 4, False)]
+    assert prompts.box == (0, 0, 10, 10)
+    assert prompts.scribbles[0].points.shape == (2, 2) and not prompts.scribbles[0].positive
