@@ -58,6 +58,11 @@ class ExportDownloadView(APIView):
         if export.expires < timezone.now():
             raise NotFound("this export has expired; start a new one", code="export_expired")
         if not export.file:
+            if export.job.status in ("failed", "cancelled"):
+                raise NotFound(
+                    f"the export job {export.job.status}: {export.job.error[:300]}".rstrip(": "),
+                    code="export_failed",
+                )
             raise NotFound("the export is not finished yet", code="export_not_ready")
         response = FileResponse(
             export.file.open("rb"),
