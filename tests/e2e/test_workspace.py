@@ -6,9 +6,11 @@ screenshot of the workspace."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -235,8 +237,20 @@ def test_annotate_an_image_in_the_browser(
     _shot(page, "help")
     page.keyboard.press("Escape")
     assert not page.locator("#help").is_visible()
+
+    # Back on the project page: export as COCO and download the archive.
+    page.goto(f"{live_server.url}/projects/{project_id}/")
+    page.select_option("#new-export select[name=format]", "coco")
+    page.click("#new-export button[type=submit]")
+    link = page.locator("#exports a", has_text="coco.zip").first
+    link.wait_for(timeout=TIMEOUT_MS)
+    with page.expect_download() as download_info:
+        link.click()
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        coco = json.loads(archive.read("annotations.json"))
+    assert [a["id"] for a in coco["annotations"]] == [stored.pk]
     assert page.errors == []
-    assert time.monotonic() - started < 90
+    assert time.monotonic() - started < 120
 
 
 def test_two_sessions_editing_the_same_annotation_get_a_conflict(

@@ -3,6 +3,7 @@
 import { api, describeError, listAll, upload } from "../api.js";
 import type { Asset, Project } from "../types.js";
 import { $, el, formatBytes, toast } from "../ui.js";
+import { renderExports, wireExportForm } from "./project-exports.js";
 import { renderJobs, renderLabels, renderMembers, wireLabelForm, wireMemberForm } from "./project-settings.js";
 
 const root = $("#project-page");
@@ -153,7 +154,13 @@ async function main(): Promise<void> {
   else for (const node of [$("#dropzone"), $("label[for=file-input]")]) node.hidden = true;
   wireLabelForm(projectId, canManage);
   wireMemberForm(projectId, canManage, me);
-  await Promise.all([refresh(), renderLabels(projectId, canManage), renderMembers(projectId, canManage, me)]);
+  wireExportForm(projectId);
+  await Promise.all([
+    refresh(),
+    renderLabels(projectId, canManage),
+    renderMembers(projectId, canManage, me),
+    renderExports(projectId),
+  ]);
   await poll();
 }
 
