@@ -7,8 +7,10 @@ worker code or torch; workers discover ``workers.tasks``.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
@@ -16,3 +18,12 @@ app = Celery("annotator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live in the ``workers`` package, which is not a Django app: name it directly.
 app.conf.imports = ("workers.tasks",)
+
+
+@worker_init.connect
+def remember_concurrency(sender: Any = None, **_: Any) -> None:
+    """Record the pool size for the pool processes (workers.process_setup sizes torch's
+    thread pool from it). Connected here because task modules load after this signal."""
+    concurrency = getattr(sender, "concurrency", None)
+    if concurrency:
+        os.environ["ANNOTATOR_WORKER_CONCURRENCY"] = str(concurrency)

@@ -112,6 +112,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "annotator.sqlite3"),
+            # Reuse connections: reconnecting (and re-running the PRAGMAs) per request
+            # costs a millisecond or two on the click path.
+            "CONN_MAX_AGE": 60,
             # WAL lets the web process read while a worker writes; busy timeout instead of
             # "database is locked" under concurrent writers.
             "OPTIONS": {

@@ -68,11 +68,24 @@ def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+def _match_worker_threads() -> None:
+    """Give this process the torch threads of one worker pool process (Stack runs two),
+    so "direct" and "worker" run the same kernels with the same parallelism."""
+    import torch
+
+    from workers.process_setup import torch_threads_for
+
+    torch.set_num_threads(
+        torch_threads_for(os.cpu_count() or 1, 2, os.environ.get("TORCH_THREADS"))
+    )
+
+
 def direct_latencies(
     engine_name: str, image: np.ndarray, sequences: list[list[dict[str, Any]]], sam_checkpoint: str
 ) -> list[float]:
     from workers.engines import Click, Prompts, build_engine
 
+    _match_worker_threads()
     options = {"checkpoint": sam_checkpoint, "model_type": "tiny"} if engine_name == "sam" else {}
     engine = build_engine(engine_name, **options)
     state = engine.prepare(image)
@@ -143,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from workers.engines import build_engine
 
+    _match_worker_threads()
     engine = build_engine("sam", checkpoint=checkpoint, model_type="tiny")
     started = time.perf_counter()
     for data in images:

@@ -97,7 +97,7 @@ class Stack:
     project. ``env`` adds variables (e.g. SAM_CHECKPOINT); DATABASE_URL / REDIS_URL from
     the caller's environment are used when set."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None, concurrency: int = 1) -> None:
+    def __init__(self, extra_env: dict[str, str] | None = None, concurrency: int = 2) -> None:
         self.extra_env = extra_env or {}
         self.concurrency = concurrency
         self.var = Path(tempfile.mkdtemp(prefix="bench-var-"))

@@ -4,5 +4,5 @@ Tasks take ids, never model objects; they tolerate rows that vanished and can ru
 without harm (claim, compute, upsert).
 """
 
-from workers import heartbeat  # noqa: F401
+from workers import heartbeat, process_setup  # noqa: F401
 from workers.tasks import datasets, embeddings, thumbnails  # noqa: F401

@@ -144,7 +144,16 @@ def predict(asset_id: int, frame: int, engine: str, prompts: dict[str, Any]) -> 
 
 
 @shared_task(name="workers.ping", acks_late=False, ignore_result=False)
-def ping() -> str:
+def ping() -> dict[str, Any]:
     """A no-op on the interactive queue: its round trip is the queue's own latency
-    (bench/latency.py subtracts it to split the overhead between HTTP and Celery)."""
-    return "pong"
+    (bench/latency.py subtracts it to split the overhead between HTTP and Celery). The
+    answer says which process served it and its CPU thread settings, for diagnosis."""
+    import os
+    import sys
+
+    torch = sys.modules.get("torch")
+    return {
+        "pid": os.getpid(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+    }
