@@ -25,39 +25,18 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, fields
 
-import cv2
 import numpy as np
 import scipy.sparse as sp
 from scipy import ndimage
 
 from .base import Click, Prediction, Prompts
 from .classical_graph import geodesic_distance, keep_connected, keep_connected_pixels, min_cut
+from .classical_refine import disk as _disk
+from .classical_refine import rasterise_scribble as _rasterise_scribble
 from .classical_refine import refine_band
 from .classical_state import LEVELS, NBINS, ClassicalState, compute_state
 
 __all__ = ["ClassicalEngine", "ClassicalState"]
-
-
-def _disk(row: int, col: int, radius: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of the pixels within ``radius`` of ``(row, col)``."""
-    r = np.arange(-radius, radius + 1)
-    dr, dc = np.meshgrid(r, r, indexing="ij")
-    inside = dr**2 + dc**2 <= radius**2
-    rows = row + dr[inside]
-    cols = col + dc[inside]
-    ok = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    return rows[ok], cols[ok]
-
-
-def _rasterise_scribble(points: np.ndarray, shape: tuple[int, int], width: int) -> np.ndarray:
-    """``(H, W) bool`` pixels under a polyline of ``(N, 2)`` ``(x, y)`` points."""
-    canvas = np.zeros(shape, dtype=np.uint8)
-    pts = np.round(points).astype(np.int32).reshape(-1, 1, 2)
-    if len(pts) == 1:
-        cv2.circle(canvas, tuple(int(v) for v in pts[0, 0]), max(width // 2, 0), 1, -1)
-    else:
-        cv2.polylines(canvas, [pts], False, 1, thickness=max(width, 1))
-    return canvas.astype(bool)
 
 
 class ClassicalEngine:
@@ -72,12 +51,14 @@ class ClassicalEngine:
     seeds' colour neighbourhoods), ``local_reach`` (geodesic scale of the region freed
     around the newest click); pixel band: ``band`` (half width, pixels),
     ``pixel_smoothness``, ``pixel_colour_weight``, ``pixel_evidence_weight``;
-    ``click_radius`` (pixels held fixed around each click).
+    ``click_radius`` (pixels held fixed around each click); ``seed_scale`` (the newest
+    click also fixes a disk of this times its distance to the previous boundary),
+    ``trust_floor`` (share of the previous-mask prior kept next to the newest click).
     """
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v1"
+    model_id = "classical-v2"
 
     def __init__(
         self,
@@ -95,6 +76,8 @@ class ClassicalEngine:
         local_reach: float = 4.0,
         pixel_evidence_weight: float = 0.2,
         click_radius: float = 3.0,
+        seed_scale: float = 0.5,
+        trust_floor: float = 0.3,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -110,6 +93,8 @@ class ClassicalEngine:
         self.local_reach = float(local_reach)
         self.pixel_evidence_weight = float(pixel_evidence_weight)
         self.click_radius = float(click_radius)
+        self.seed_scale = float(seed_scale)
+        self.trust_floor = float(trust_floor)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
@@ -136,7 +121,7 @@ class ClassicalEngine:
         if not isinstance(state, ClassicalState):
             raise TypeError("state must come from ClassicalEngine.prepare")
         h, w = state.shape
-        seeds = _Seeds.from_prompts(prompts, state, int(self.click_radius))
+        seeds = _Seeds.from_prompts(prompts, state, int(self.click_radius), self.seed_scale)
         n = state.n
         size = state.sp_size.astype(np.float64)
 
@@ -176,7 +161,10 @@ class ClassicalEngine:
         # ---- unary: positive favours foreground. Units: per pixel.
         evidence = self.colour_weight * np.clip(colour, -3, 3) + self.geodesic_weight * geo
         if seeds.prev is not None:
-            trust = self.prior_weight * seeds.prior_trust(state, graph, self.local_reach)
+            # Some trust is left even next to the click (whose error region is
+            # seeded whole, see _Seeds), so the click does not spill over its region.
+            free = seeds.prior_trust(state, graph, self.local_reach)
+            trust = self.prior_weight * (self.trust_floor + (1.0 - self.trust_floor) * free)
             evidence = evidence + trust * (2.0 * seeds.prev - 1.0)
         unary = evidence * size
 
@@ -240,7 +228,9 @@ class _Seeds:
     pixel_seeds: list[tuple[np.ndarray, np.ndarray, bool]]  # (rows, cols, positive)
 
     @classmethod
-    def from_prompts(cls, prompts: Prompts, state: ClassicalState, click_radius: int = 0) -> _Seeds:
+    def from_prompts(
+        cls, prompts: Prompts, state: ClassicalState, click_radius: int = 0, seed_scale: float = 0.0
+    ) -> _Seeds:
         if prompts.is_empty():
             raise ValueError("no prompts: give at least a click, a box, a scribble or a mask")
         h, w = state.shape
@@ -307,6 +297,17 @@ class _Seeds:
                 other = mask != mask[cy, cx]
                 ys, xs = np.nonzero(other)
                 prev_dist = float(np.sqrt(((ys - cy) ** 2 + (xs - cx) ** 2).min()))
+                radius = int(seed_scale * prev_dist)
+                if newest is not None and radius > click_radius:
+                    # The click sits in the middle of an error region that usually
+                    # borders the previous boundary: a disk of about its distance to
+                    # that boundary is error too, so it is seeded whole.
+                    rows, cols = _disk(cy, cx, radius, (h, w))
+                    pixel_seeds.append((rows, cols, bool(newest.positive)))
+                    inside = np.bincount(labels[rows, cols], minlength=n) / state.sp_size
+                    ids = inside > 0.5
+                    (hard_fg if newest.positive else hard_bg)[ids] = True
+                    (hard_bg if newest.positive else hard_fg)[ids] = False
         return cls(hard_fg, hard_bg, outside_box, prev, newest, prev_dist, pixel_seeds)
 
     def prior_trust(self, state: ClassicalState, graph: sp.csr_matrix, reach: float) -> np.ndarray:

@@ -10,6 +10,28 @@ from .classical_graph import min_cut
 from .classical_state import ClassicalState
 
 
+def disk(row: int, col: int, radius: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the pixels within ``radius`` of ``(row, col)``."""
+    r = np.arange(-radius, radius + 1)
+    dr, dc = np.meshgrid(r, r, indexing="ij")
+    inside = dr**2 + dc**2 <= radius**2
+    rows = row + dr[inside]
+    cols = col + dc[inside]
+    ok = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    return rows[ok], cols[ok]
+
+
+def rasterise_scribble(points: np.ndarray, shape: tuple[int, int], width: int) -> np.ndarray:
+    """``(H, W) bool`` pixels under a polyline of ``(N, 2)`` ``(x, y)`` points."""
+    canvas = np.zeros(shape, dtype=np.uint8)
+    pts = np.round(points).astype(np.int32).reshape(-1, 1, 2)
+    if len(pts) == 1:
+        cv2.circle(canvas, tuple(int(v) for v in pts[0, 0]), max(width // 2, 0), 1, -1)
+    else:
+        cv2.polylines(canvas, [pts], False, 1, thickness=max(width, 1))
+    return canvas.astype(bool)
+
+
 def refine_band(
     state: ClassicalState,
     proposal: np.ndarray,

@@ -7,7 +7,7 @@ import pytest
 
 from workers.engines import build_engine
 from workers.engines.base import Click, Prompts, Scribble
-from workers.engines.classical import ClassicalEngine, ClassicalState
+from workers.engines.classical import ClassicalEngine, ClassicalState, _Seeds
 from workers.evaluation import iou
 
 H, W = 120, 160
@@ -130,6 +130,30 @@ def test_previous_mask_is_refined_not_discarded(engine, pair) -> None:
     # A mask alone is a valid prompt and comes back essentially unchanged.
     alone = engine.predict(state, Prompts(mask=prev))
     assert iou(prev, alone.mask) > 0.9
+
+
+def test_newest_click_fixes_a_disk_of_its_error_region(engine) -> None:
+    # A background-coloured patch inside the disc belongs to the object, the previous
+    # mask misses it. Colour and edges say background, but a click sits in the middle
+    # of an error region, so a disk of half its distance to the previous boundary
+    # becomes foreground.
+    image, gt = _disc_scene()
+    cx, cy = 80, 60
+    patch = np.zeros_like(gt)
+    patch[cy - 18 : cy + 19, cx - 18 : cx + 19] = True
+    image[patch] = _texture(np.random.default_rng(5), (90, 120, 90), 12.0).clip(0, 255)[patch]
+    state = engine.prepare(image)
+    prev = gt & ~patch
+    prompts = Prompts(clicks=[Click(80, 30, True), Click(cx, cy, True)], mask=prev)
+    yy, xx = np.mgrid[0:H, 0:W]
+    near = (yy - cy) ** 2 + (xx - cx) ** 2 <= 8**2
+    assert engine.predict(state, prompts).mask[near].all()
+    # The seed disk itself: radius 0.5 x 18 px (distance to the previous boundary).
+    seeds = _Seeds.from_prompts(prompts, state, 3, seed_scale=0.5)
+    rows, cols, positive = seeds.pixel_seeds[-1]
+    assert positive and len(rows) > 200  # pi * 9**2 = 254 pixels
+    assert seeds.hard_fg[state.labels[cy, cx]]
+    assert len(_Seeds.from_prompts(prompts, state, 3).pixel_seeds) == 2
 
 
 def test_state_round_trip(engine, disc) -> None:
