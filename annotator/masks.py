@@ -27,41 +27,51 @@ class MaskStats:
     bbox: list[float]  # [x, y, w, h] in pixels
 
 
-def _run_lengths(counts: str) -> list[int]:
-    """Parse pycocotools' compressed counts string into run lengths.
+# 13 groups * 5 bits = 65 bits: anything longer cannot be a real run length.
+_MAX_GROUPS_PER_RUN = 13
+
+
+def rle_run_lengths(counts: str) -> np.ndarray:
+    """Parse pycocotools' compressed counts string into run lengths, ``(R,) int64``.
 
     pycocotools' own decoder trusts its input and writes past its buffer when the runs
-    add up to more than h*w, so an untrusted string is parsed and checked here first.
-    The format: each run is a variable-length sequence of 6-bit groups offset by 48, the
-    0x20 bit marks continuation, runs after the second are stored as a delta to the run
-    two places before.
+    add up to more than h*w, so an untrusted string is parsed and checked here first
+    (vectorised: a 4K mask's string parses in well under a millisecond). The format:
+    each run is a little-endian series of 5-bit groups, one character per group
+    (``chr(48 + group)``), bit 0x20 set on all but the last group of a run, bit 0x10 of
+    the last group the sign; from the fourth run on, the stored value is the difference
+    to the run two places earlier. Raises :class:`MaskError` (code ``invalid_rle``) for
+    characters outside the alphabet, a dangling group or an over-long run; the total is
+    checked by :func:`validate_rle`.
     """
-    runs: list[int] = []
-    pos = 0
-    n = len(counts)
-    while pos < n:
-        value = 0
-        shift = 0
-        more = True
-        while more:
-            if pos >= n:
-                raise MaskError("RLE counts end in the middle of a run", "invalid_rle")
-            c = ord(counts[pos]) - 48
-            if c < 0 or c > 63:
-                raise MaskError("RLE counts contain a character outside '0'..'o'", "invalid_rle")
-            value |= (c & 0x1F) << (5 * shift)
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 1
-            if not more and (c & 0x10):
-                value |= -1 << (5 * shift)
-            if shift > 13:
-                raise MaskError("RLE counts hold a run too long to be real", "invalid_rle")
-        if len(runs) > 2:
-            value += runs[-2]
-        if value < 0:
-            raise MaskError("RLE counts decode to a negative run length", "invalid_rle")
-        runs.append(value)
+    try:
+        raw = np.frombuffer(counts.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        raise MaskError("RLE counts contain non-ASCII characters", "invalid_rle") from None
+    if raw.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    groups = raw.astype(np.int64) - 48
+    if groups.min() < 0 or groups.max() > 63:
+        raise MaskError("RLE counts contain a character outside '0'..'o'", "invalid_rle")
+    last = (groups & 0x20) == 0  # the final group of each run
+    if not last[-1]:
+        raise MaskError("RLE counts end in the middle of a run", "invalid_rle")
+    ends = np.flatnonzero(last)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > _MAX_GROUPS_PER_RUN:
+        raise MaskError("RLE counts hold a run too long to be real", "invalid_rle")
+    position = np.arange(groups.size) - np.repeat(starts, lengths)
+    values = np.add.reduceat((groups & 0x1F) << (5 * position), starts)
+    negative = (groups[ends] & 0x10) != 0
+    values = np.where(negative, values - (np.int64(1) << (5 * lengths)), values)
+    runs = values.copy()
+    if runs.size > 3:
+        runs[3::2] = runs[1] + np.cumsum(values[3::2])
+    if runs.size > 4:
+        runs[4::2] = runs[2] + np.cumsum(values[4::2])
+    if runs.size and runs.min() < 0:
+        raise MaskError("RLE counts decode to a negative run length", "invalid_rle")
     return runs
 
 
@@ -100,7 +110,7 @@ def validate_rle(rle: Any, height: int, width: int) -> dict[str, Any]:
         raise MaskError(
             "RLE counts must be a non-empty string or a list of integers", "invalid_rle"
         )
-    total = sum(_run_lengths(counts))
+    total = int(rle_run_lengths(counts).sum())
     if total != h * w:
         raise MaskError(f"RLE counts cover {total} pixels, the frame has {h * w}", "invalid_rle")
     return {"size": [h, w], "counts": counts}
