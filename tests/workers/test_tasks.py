@@ -97,7 +97,9 @@ def test_predict_through_the_worker(
     }
     second = client.post(f"/api/assets/{asset.pk}/predict/", body, format="json")
     assert second.status_code == 200, second.content
-    assert second.json()["embedding"] == "memory"
+    # Not embedded again: from this pool process's memory, or from storage when the
+    # other pool process answers.
+    assert second.json()["embedding"] in ("memory", "store")
 
 
 def test_predict_is_503_when_no_worker_serves_the_queue(
