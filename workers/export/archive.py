@@ -206,6 +206,32 @@ class ImageResolver:
         self._source = source
         self._require = require_images
         self._missing: list[str] = []
+        self._ids: set[int] = set()
+        self._names: set[str] = set()
+
+    def image(self, item: Any, what: str) -> ImportImage:
+        """Parse one image record (COCO or native: same fields), refusing duplicate ids
+        and file names, and attach the opener of its bytes in the archive."""
+        record = req_dict(item, what)
+        image_id = req_int(record, "id", what)
+        file_name = req_str(record, "file_name", what)
+        if image_id in self._ids:
+            raise ArchiveError(f"duplicate image id {image_id}", ArchiveErrorCode.DUPLICATE_ID)
+        if file_name in self._names:
+            raise ArchiveError(
+                f"duplicate image file_name {file_name!r}", ArchiveErrorCode.DUPLICATE_ID
+            )
+        self._ids.add(image_id)
+        self._names.add(file_name)
+        return ImportImage(
+            id=image_id,
+            file_name=file_name,
+            width=req_int(record, "width", what, positive=True),
+            height=req_int(record, "height", what, positive=True),
+            frame_index=opt_int(record, "frame_index", what),
+            asset_id=opt_int(record, "asset_id", what),
+            open_image=self.opener(file_name),
+        )
 
     def opener(self, file_name: str) -> Callable[[], bytes] | None:
         if _unsafe_reason(file_name) is not None:

@@ -28,7 +28,6 @@ from workers.export.archive import (
     default_color,
     invalid,
     opt_float,
-    opt_int,
     parse_json,
     req_dict,
     req_int,
@@ -130,32 +129,8 @@ def _images(raw: Any, resolver: ImageResolver) -> list[ImportImage]:
     if not isinstance(raw, list):
         raise invalid("COCO file", "'images' must be a list")
     images: list[ImportImage] = []
-    seen_ids: set[int] = set()
-    seen_names: set[str] = set()
     for index, item in enumerate(raw):
-        what = f"image #{index}"
-        record = req_dict(item, what)
-        image_id = req_int(record, "id", what)
-        file_name = req_str(record, "file_name", what)
-        if image_id in seen_ids:
-            raise ArchiveError(f"duplicate image id {image_id}", ArchiveErrorCode.DUPLICATE_ID)
-        if file_name in seen_names:
-            raise ArchiveError(
-                f"duplicate image file_name {file_name!r}", ArchiveErrorCode.DUPLICATE_ID
-            )
-        seen_ids.add(image_id)
-        seen_names.add(file_name)
-        images.append(
-            ImportImage(
-                id=image_id,
-                file_name=file_name,
-                width=req_int(record, "width", what, positive=True),
-                height=req_int(record, "height", what, positive=True),
-                frame_index=opt_int(record, "frame_index", what),
-                asset_id=opt_int(record, "asset_id", what),
-                open_image=resolver.opener(file_name),
-            )
-        )
+        images.append(resolver.image(item, f"image #{index}"))
         raw[index] = None  # free the parsed entry now
     return images
 

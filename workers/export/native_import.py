@@ -95,28 +95,10 @@ def _categories(source: CheckedZip) -> list[ExportCategory]:
 
 
 def _images(source: CheckedZip, resolver: ImageResolver) -> list[ImportImage]:
-    images: list[ImportImage] = []
-    seen: set[int] = set()
-    for line, item in iter_json_lines(source, IMAGES_NAME):
-        what = f"{IMAGES_NAME} line {line}"
-        record = req_dict(item, what)
-        image_id = req_int(record, "id", what)
-        if image_id in seen:
-            raise ArchiveError(f"duplicate image id {image_id}", ArchiveErrorCode.DUPLICATE_ID)
-        seen.add(image_id)
-        file_name = req_str(record, "file_name", what)
-        images.append(
-            ImportImage(
-                id=image_id,
-                file_name=file_name,
-                width=req_int(record, "width", what, positive=True),
-                height=req_int(record, "height", what, positive=True),
-                frame_index=opt_int(record, "frame_index", what),
-                asset_id=opt_int(record, "asset_id", what),
-                open_image=resolver.opener(file_name),
-            )
-        )
-    return images
+    return [
+        resolver.image(item, f"{IMAGES_NAME} line {line}")
+        for line, item in iter_json_lines(source, IMAGES_NAME)
+    ]
 
 
 def _annotation(
