@@ -58,7 +58,7 @@ class ClassicalEngine:
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v2"
+    model_id = "classical-v3"
 
     def __init__(
         self,

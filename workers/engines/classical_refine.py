@@ -4,9 +4,9 @@ cut restricted to a narrow band around the superpixel result's boundary."""
 from __future__ import annotations
 
 import cv2
+import maxflow
 import numpy as np
 
-from .classical_graph import min_cut
 from .classical_state import ClassicalState
 
 
@@ -32,6 +32,72 @@ def rasterise_scribble(points: np.ndarray, shape: tuple[int, int], width: int) -
     return canvas.astype(bool)
 
 
+def grid_cut(
+    unary: np.ndarray,
+    lab: np.ndarray,
+    beta: float,
+    smoothness: float,
+    active: np.ndarray,
+    labels: np.ndarray,
+    hard_fg: np.ndarray,
+    hard_bg: np.ndarray,
+) -> np.ndarray:
+    """Binary graph cut of the ``active`` pixels of a grid (PyMaxflow's
+    Boykov-Kolmogorov solver); the others keep ``labels`` and act as boundary conditions.
+
+    ``unary``: ``(h, w)`` cost of labelling a pixel background (negative: of labelling
+    it foreground); pairwise: ``smoothness * exp(-beta |dLab|^2) / distance`` on the
+    8-neighbourhood of the ``(h, w, 3)`` CIELAB ``lab``; ``hard_fg`` / ``hard_bg``
+    active pixels are fixed. Only active pixels become nodes, so the cost follows the
+    band, not its bounding box. Returns ``(h, w) bool`` foreground."""
+    h, w = unary.shape
+    idx = np.full((h, w), -1, dtype=np.int64)
+    n = int(active.sum())
+    idx[active] = np.arange(n)
+    to_src = np.maximum(unary[active], 0.0)
+    to_snk = np.maximum(-unary[active], 0.0)
+    labf = lab.astype(np.float32)
+    graph = maxflow.Graph[float](n, 4 * n)
+    nodes = graph.add_grid_nodes((n,))
+    edge_i: list[np.ndarray] = []
+    edge_j: list[np.ndarray] = []
+    edge_w: list[np.ndarray] = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+        ys, yd = slice(0, h - dy), slice(dy, h)
+        d2 = ((labf[ys, xs] - labf[yd, xd]) ** 2).sum(-1)
+        weight = smoothness / float(np.hypot(dy, dx)) * np.exp(-beta * d2)
+        a_act, b_act = active[ys, xs], active[yd, xd]
+        a_idx, b_idx = idx[ys, xs], idx[yd, xd]
+        both = a_act & b_act
+        edge_i.append(a_idx[both])
+        edge_j.append(b_idx[both])
+        edge_w.append(weight[both])
+        # An active pixel next to a fixed one is pulled towards the fixed one's label.
+        for here, there_label, node in (
+            (a_act & ~b_act, labels[yd, xd], a_idx),
+            (b_act & ~a_act, labels[ys, xs], b_idx),
+        ):
+            ids = node[here]
+            wv = weight[here]
+            lbl = there_label[here]
+            np.add.at(to_src, ids[lbl], wv[lbl])
+            np.add.at(to_snk, ids[~lbl], wv[~lbl])
+    ew = np.concatenate(edge_w)
+    graph.add_edges(np.concatenate(edge_i), np.concatenate(edge_j), ew, ew)
+    hard = 1e9
+    fg_fixed = hard_fg[active]
+    bg_fixed = hard_bg[active]
+    to_src = np.where(fg_fixed, hard, np.where(bg_fixed, 0.0, to_src))
+    to_snk = np.where(bg_fixed, hard, np.where(fg_fixed, 0.0, to_snk))
+    graph.add_grid_tedges(nodes, to_src, to_snk)
+    graph.maxflow()
+    out = labels.copy()
+    # get_grid_segments is True on the sink (background) side.
+    out[active] = ~np.asarray(graph.get_grid_segments(nodes), dtype=bool)
+    return out
+
+
 def refine_band(
     state: ClassicalState,
     proposal: np.ndarray,
@@ -47,10 +113,11 @@ def refine_band(
     superpixel ``proposal`` (superpixels straddle edges by a few pixels).
 
     Pixels outside the band keep their proposal label and act as boundary conditions;
-    inside, the unary is the superpixel ``evidence`` (``(H, W)``, broadcast) plus the
-    per-pixel colour log-likelihood ratio, and the pairwise term is the classic
-    contrast-sensitive ``exp(-beta |dLab|^2)`` on the 4-neighbourhood."""
-    if not proposal.any() or proposal.all() or band <= 0:
+    inside, the unary is the superpixel ``evidence`` (``(H, W)``) plus the per-pixel
+    colour log-likelihood ratio ``llr_bins`` of each pixel's colour bin; the pairwise
+    term is the contrast-sensitive one of :func:`grid_cut`. ``pixel_seeds`` (rows,
+    cols, positive) are hard."""
+    if band <= 0 or not proposal.any() or proposal.all():
         return proposal
     h, w = proposal.shape
     p8 = proposal.astype(np.uint8)
@@ -58,79 +125,34 @@ def refine_band(
     d_out = cv2.distanceTransform(1 - p8, cv2.DIST_L2, 3)
     in_band = (proposal & (d_in <= band)) | (~proposal & (d_out <= band))
     ys, xs = np.nonzero(in_band)
-    y0, y1 = max(ys.min() - 1, 0), min(ys.max() + 2, h)
-    x0, x1 = max(xs.min() - 1, 0), min(xs.max() + 2, w)
+    y0, y1 = max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, h)
+    x0, x1 = max(int(xs.min()) - 1, 0), min(int(xs.max()) + 2, w)
     crop_band = in_band[y0:y1, x0:x1]
     crop_prop = proposal[y0:y1, x0:x1]
-    lab = state.lab[y0:y1, x0:x1].astype(np.float32)
-    ch, cw = crop_band.shape
-    idx = np.full((ch, cw), -1, dtype=np.int64)
-    nb = int(crop_band.sum())
-    idx[crop_band] = np.arange(nb)
-
-    bins = state.bins[y0:y1, x0:x1][crop_band].astype(np.int64)
+    bins = state.bins[y0:y1, x0:x1].astype(np.int64)
     # The superpixel evidence is constant across a superpixel that straddles the true
     # edge, so inside the band it only breaks ties; pixel colour and edges decide.
-    unary = evidence_weight * np.clip(evidence[y0:y1, x0:x1][crop_band], -2, 2)
+    unary = evidence_weight * np.clip(evidence[y0:y1, x0:x1], -2, 2)
     unary = unary + colour_weight * np.clip(llr_bins[bins], -3, 3)
-    to_src = np.maximum(unary, 0.0)
-    to_snk = np.maximum(-unary, 0.0)
-
-    beta = float(state.beta)
-    n_rows: list[np.ndarray] = []
-    n_cols: list[np.ndarray] = []
-    n_caps: list[np.ndarray] = []
-    for da, db, la, lb, pa, pb, ia, ib in (
-        (
-            crop_band[:, :-1],
-            crop_band[:, 1:],
-            lab[:, :-1],
-            lab[:, 1:],
-            crop_prop[:, :-1],
-            crop_prop[:, 1:],
-            idx[:, :-1],
-            idx[:, 1:],
-        ),
-        (
-            crop_band[:-1],
-            crop_band[1:],
-            lab[:-1],
-            lab[1:],
-            crop_prop[:-1],
-            crop_prop[1:],
-            idx[:-1],
-            idx[1:],
-        ),
-    ):
-        wgt = smoothness * np.exp(-beta * ((la - lb) ** 2).sum(-1))
-        both = da & db
-        n_rows.append(ia[both])
-        n_cols.append(ib[both])
-        n_caps.append(wgt[both])
-        # A band pixel next to a fixed pixel is pulled to the fixed pixel's label.
-        for inside, fixed_label, wsel, iin in (
-            (da & ~db, pb, wgt, ia),
-            (db & ~da, pa, wgt, ib),
-        ):
-            node = iin[inside]
-            wv = wsel[inside]
-            lbl = fixed_label[inside]
-            np.add.at(to_src, node[lbl], wv[lbl])
-            np.add.at(to_snk, node[~lbl], wv[~lbl])
-    hard_fg = np.zeros(nb, dtype=bool)
-    hard_bg = np.zeros(nb, dtype=bool)
+    hard_fg = np.zeros_like(crop_band)
+    hard_bg = np.zeros_like(crop_band)
+    ch, cw = crop_band.shape
     for rows, cols, positive in pixel_seeds:
         r = rows - y0
         c = cols - x0
         ok = (r >= 0) & (r < ch) & (c >= 0) & (c < cw)
-        ids = idx[r[ok], c[ok]]
-        ids = ids[ids >= 0]
-        (hard_fg if positive else hard_bg)[ids] = True
-        (hard_bg if positive else hard_fg)[ids] = False
-    edges = np.stack([np.concatenate(n_rows), np.concatenate(n_cols)], axis=1)
-    pair = np.concatenate(n_caps)
-    cut = min_cut(nb, edges, pair, to_src - to_snk, hard_fg, hard_bg)
+        (hard_fg if positive else hard_bg)[r[ok], c[ok]] = True
+        (hard_bg if positive else hard_fg)[r[ok], c[ok]] = False
+    cut = grid_cut(
+        unary,
+        state.lab[y0:y1, x0:x1],
+        float(state.beta),
+        smoothness,
+        crop_band,
+        crop_prop,
+        hard_fg,
+        hard_bg,
+    )
     out = proposal.copy()
-    sub = out[y0:y1, x0:x1]
-    sub[crop_band] = cut
+    out[y0:y1, x0:x1] = cut
     return out
