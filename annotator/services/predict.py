@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.exceptions import TaskRevokedError
-from celery.exceptions import TimeoutError as CeleryTimeout
+import redis
 from django.conf import settings
 
 from annotator.celery import app
 from annotator.errors import InvalidInput, Unavailable, WorkerFailed
 from annotator.models import Asset
 from annotator.prompts import validate_engine, validate_prompts
-from annotator.redis_client import queue_has_worker
+from annotator.redis_client import new_reply_key, queue_has_worker, wait_reply
 from annotator.services.annotations import frame_size
 
 RETRY_AFTER_S = 2
@@ -42,28 +41,31 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
             retry_after=RETRY_AFTER_S * 5,
         )
     timeout = settings.PREDICT_TIMEOUT_S
+    reply_key = new_reply_key()
     result = app.send_task(
         "workers.predict",
         args=[asset.pk, frame, engine, prompts],
+        kwargs={"reply_key": reply_key},
+        ignore_result=True,  # the answer comes on the reply list, not the result backend
         queue="interactive",
         expires=timeout,  # a request nobody waits for any more must not run later
     )
     try:
-        payload: dict[str, Any] = result.get(timeout=timeout, propagate=True)
-    except (CeleryTimeout, TaskRevokedError):
-        # Revoked: the message expired in the queue before a worker took it.
+        answer = wait_reply(reply_key, timeout)
+    except redis.RedisError as exc:
+        raise Unavailable(
+            f"the queue cannot be reached: {exc}", "no_worker", retry_after=RETRY_AFTER_S
+        ) from None
+    if answer is None:
         result.revoke()
         raise Unavailable(
             f"the interactive workers are busy (no answer within {timeout:g} s)",
             "busy",
             retry_after=RETRY_AFTER_S,
-        ) from None
-    except Exception as exc:
-        raise WorkerFailed(
-            f"the worker failed on this request: {type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        result.forget()
+        )
+    payload: dict[str, Any] = answer
+    if payload.get("code") == "worker_error":
+        raise WorkerFailed(f"the worker failed on this request: {payload['error']}")
     if "error" in payload:
         if payload.get("code") == "engine_unavailable":
             raise Unavailable(payload["error"], "engine_unavailable", retry_after=30)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from celery.exceptions import TaskRevokedError
-from celery.exceptions import TimeoutError as CeleryTimeout
+import redis
 
 from annotator.services import predict as predict_service
 from tests.annotator.sample_images import box_mask, rle_of
@@ -16,24 +15,13 @@ pytestmark = pytest.mark.django_db
 
 
 class FakeResult:
-    def __init__(
-        self, payload: Any = None, timeout: bool = False, error: Exception | None = None
-    ) -> None:
-        self.payload, self.timeout, self.error = payload, timeout, error
-        self.revoked = self.forgotten = False
+    """What ``send_task`` returns: only ``revoke`` is used on the reply-list path."""
 
-    def get(self, timeout: float, propagate: bool) -> Any:
-        if self.timeout:
-            raise CeleryTimeout()
-        if self.error is not None:
-            raise self.error
-        return self.payload
+    def __init__(self) -> None:
+        self.revoked = False
 
     def revoke(self) -> None:
         self.revoked = True
-
-    def forget(self) -> None:
-        self.forgotten = True
 
 
 ANSWER = {
@@ -45,16 +33,24 @@ ANSWER = {
 
 
 class FakeQueue:
-    """Stands in for Celery: records what is sent and answers with ``next_result``."""
+    """Stands in for Celery and the reply list: records what is sent; the worker's
+    answer is ``next_reply`` (``None``: no answer in time; an exception: Redis fails)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
-        self.next_result: FakeResult | None = None
+        self.next_reply: dict[str, Any] | Exception | None = ANSWER
+        self.waited: list[tuple[str, float]] = []
 
     def send_task(self, name: str, args: list[Any], **options: Any) -> FakeResult:
-        result = self.next_result or FakeResult(ANSWER)
+        result = FakeResult()
         self.calls.append({"name": name, "args": args, "options": options, "result": result})
         return result
+
+    def wait_reply(self, key: str, timeout: float) -> dict[str, Any] | None:
+        self.waited.append((key, timeout))
+        if isinstance(self.next_reply, Exception):
+            raise self.next_reply
+        return dict(self.next_reply) if self.next_reply is not None else None
 
 
 @pytest.fixture
@@ -63,6 +59,7 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
     fake = FakeQueue()
     monkeypatch.setattr(predict_service, "queue_has_worker", lambda name: True)
     monkeypatch.setattr(predict_service.app, "send_task", fake.send_task)
+    monkeypatch.setattr(predict_service, "wait_reply", fake.wait_reply)
     return fake
 
 
@@ -85,7 +82,9 @@ def test_it_returns_the_workers_mask(
     asset_id, frame, engine, prompts = call["args"]
     assert (asset_id, frame, engine) == (asset.pk, 0, "classical")
     assert prompts["clicks"][0]["x"] == 5.0 and body["prompts"] == prompts
-    assert call["result"].forgotten
+    # The answer comes on the reply list named in the message, not the result backend.
+    assert call["options"]["ignore_result"] is True
+    assert queue.waited == [(call["options"]["kwargs"]["reply_key"], 10.0)]
 
 
 @pytest.mark.parametrize(
@@ -138,12 +137,20 @@ def test_no_worker_is_503_with_retry_after(
 def test_a_busy_worker_is_503_with_retry_after(
     team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
 ) -> None:
-    slow = FakeResult(timeout=True)
-    queue.next_result = slow
+    queue.next_reply = None  # no answer within PREDICT_TIMEOUT_S (an expired message too)
     response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
     assert_error(response, 503, "busy")
     assert int(response["Retry-After"]) > 0
-    assert slow.revoked and slow.forgotten
+    assert queue.calls[0]["result"].revoked
+
+
+def test_redis_failing_while_waiting_is_a_503_not_a_500(
+    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
+) -> None:
+    queue.next_reply = redis.ConnectionError("connection refused")
+    response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
+    assert_error(response, 503, "no_worker")
+    assert "Retry-After" in response
 
 
 @pytest.mark.parametrize(
@@ -162,24 +169,14 @@ def test_a_worker_error_is_passed_on(
     client_for: Any,
     queue: FakeQueue,
 ) -> None:
-    queue.next_result = FakeResult(payload)
+    queue.next_reply = payload
     assert_error(predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10]), status, code)
-
-
-def test_an_expired_request_is_a_503_like_a_timeout(
-    team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
-) -> None:
-    queue.next_result = FakeResult(error=TaskRevokedError("expired"))
-    response = predict(client_for(team["owner"]), asset.pk, clicks=[{"x": 5, "y": 5}])
-    assert_error(response, 503, "busy")
-    assert "Retry-After" in response
 
 
 def test_a_worker_crash_is_a_502_with_a_message_not_a_500(
     team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
 ) -> None:
-    queue.next_result = FakeResult(error=RuntimeError("CUDA out of memory"))
+    queue.next_reply = {"error": "RuntimeError: CUDA out of memory", "code": "worker_error"}
     response = predict(client_for(team["owner"]), asset.pk, clicks=[{"x": 5, "y": 5}])
     assert_error(response, 502, "worker_error")
     assert "CUDA out of memory" in response.json()["detail"]
-    assert queue.calls[0]["result"].forgotten

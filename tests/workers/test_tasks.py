@@ -133,6 +133,37 @@ def test_predict_is_503_when_the_worker_does_not_answer_in_time(
     assert "Retry-After" in response
 
 
+def test_a_worker_crash_answers_at_once_as_a_502(
+    celery_worker: Any, team: dict[str, Any], upload_image: Any, client_for: Any
+) -> None:
+    asset = _upload_and_wait(team, upload_image, disc_png())
+    asset.file.storage.delete(asset.file.name)  # the worker cannot read the image any more
+    started = time.monotonic()
+    response = client_for(team["owner"]).post(
+        f"/api/assets/{asset.pk}/predict/",
+        {"engine": "classical", "clicks": [{"x": 5, "y": 5}]},
+        format="json",
+    )
+    assert response.status_code == 502, response.content
+    assert response.json()["code"] == "worker_error"
+    assert time.monotonic() - started < 5  # the reply says so; no waiting for the timeout
+
+
+def test_the_reply_list_carries_the_answer_and_expires(redis_server: str) -> None:
+    from annotator.redis_client import REPLY_TTL_S, get_redis, new_reply_key, wait_reply
+    from workers.tasks.embeddings import predict
+
+    key = new_reply_key()
+    # Run in this process: an asset that does not exist is a user error, answered.
+    predict(987654321, 0, "classical", {"clicks": [{"x": 1, "y": 1, "positive": True}]}, key)
+    assert 0 < get_redis().ttl(key) <= REPLY_TTL_S
+    assert wait_reply(key, 1.0) == {"error": "the asset no longer exists", "code": "not_found"}
+    assert not get_redis().exists(key)
+    started = time.monotonic()
+    assert wait_reply(new_reply_key(), 0.2) is None  # nobody answers: None after the wait
+    assert time.monotonic() - started < 1.5
+
+
 def test_a_job_cancelled_before_it_runs_never_runs(
     celery_worker: Any, team: dict[str, Any], upload_image: Any
 ) -> None:

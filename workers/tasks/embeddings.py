@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotator.models import Asset, EmbeddingStatus, Job, JobStatus
+from annotator.redis_client import push_reply
 from annotator.services.jobs import finish_job
 from workers.engines.embedding_cache import embedding_key
 from workers.interactive import (
@@ -78,7 +80,7 @@ def embed_asset(job_id: int) -> None:
         origins = []
         for frame in range(asset.num_frames):
             key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
-            _, origin = cache.get_state(key, lambda f=frame: frame_rgb(asset, f))
+            _, origin = cache.get_state(key, functools.partial(frame_rgb, asset, frame))
             origins.append(origin)
             run.progress((frame + 1) / asset.num_frames, f"frame {frame + 1}/{asset.num_frames}")
         _mark_ready([asset.pk], engine.model_id)
@@ -129,18 +131,32 @@ def _embed_batch(run: JobRun, asset: Asset, name: str) -> None:
     }
 
 
-@shared_task(name="workers.predict", acks_late=False, ignore_result=False)
-def predict(asset_id: int, frame: int, engine: str, prompts: dict[str, Any]) -> dict[str, Any]:
-    """Click -> mask. Runs on the ``interactive`` queue; the web process waits for it.
-    Errors the user can fix come back as ``{"error", "code"}`` rather than exceptions."""
+@shared_task(name="workers.predict", acks_late=False, ignore_result=True)
+def predict(
+    asset_id: int,
+    frame: int,
+    engine: str,
+    prompts: dict[str, Any],
+    reply_key: str | None = None,
+) -> dict[str, Any]:
+    """Click -> mask. Runs on the ``interactive`` queue; the web process waits on the
+    Redis list ``reply_key`` (see ``annotator.redis_client.wait_reply``). Errors the user
+    can fix come back as ``{"error", "code"}``; anything else as ``code: worker_error``
+    (logged here with its traceback), so the caller never waits for its timeout."""
     try:
-        return predict_for_asset(asset_id, frame, engine, prompts)
+        payload = predict_for_asset(asset_id, frame, engine, prompts)
     except Asset.DoesNotExist:
-        return {"error": "the asset no longer exists", "code": "not_found"}
+        payload = {"error": "the asset no longer exists", "code": "not_found"}
     except EngineNotConfigured as exc:
-        return {"error": str(exc), "code": "engine_unavailable"}
+        payload = {"error": str(exc), "code": "engine_unavailable"}
     except ValueError as exc:
-        return {"error": str(exc), "code": "invalid_prompt"}
+        payload = {"error": str(exc), "code": "invalid_prompt"}
+    except Exception as exc:
+        logger.exception("predict failed for asset %s frame %s", asset_id, frame)
+        payload = {"error": f"{type(exc).__name__}: {exc}", "code": "worker_error"}
+    if reply_key:
+        push_reply(reply_key, payload)
+    return payload
 
 
 @shared_task(name="workers.ping", acks_late=False, ignore_result=False)
