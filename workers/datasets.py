@@ -126,7 +126,7 @@ def write_project_export(
         )
         by_frame: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
-            by_frame.setdefault(row["frame"], []).append(row)
+            by_frame.setdefault(row["frame"], []).append(dict(row))
         prompts = _interactions([row["id"] for group in by_frame.values() for row in group])
         # Still images are exported even without annotations (negatives for training);
         # frames of videos only where someone annotated them.
@@ -145,20 +145,20 @@ def write_project_export(
                     open_image=_reader(display_path(asset)),
                 )
             )
-            for row in by_frame.get(frame, []):
+            for annotation_row in by_frame.get(frame, []):
                 writer.add_annotation(
                     ExportAnnotation(
-                        id=row["id"],
+                        id=annotation_row["id"],
                         image_id=image_id,
-                        category_id=row["label_id"],
-                        rle=row["mask"] or {},
-                        source=row["source"],
-                        score=row["score"],
-                        review_status=row["review_status"],
-                        author=row["author__username"],
-                        version=row["version"],
-                        created=row["created"].isoformat(),
-                        interaction=prompts.get(row["id"]),
+                        category_id=annotation_row["label_id"],
+                        rle=annotation_row["mask"] or {},
+                        source=annotation_row["source"],
+                        score=annotation_row["score"],
+                        review_status=annotation_row["review_status"],
+                        author=annotation_row["author__username"],
+                        version=annotation_row["version"],
+                        created=annotation_row["created"].isoformat(),
+                        interaction=prompts.get(annotation_row["id"]),
                     )
                 )
                 done += 1
@@ -206,8 +206,8 @@ def store_import_bundle(
                 # Our own exports prefix the asset id ("12_name.png"); match either way.
                 stripped = re.sub(r"^\d+_", "", base)
                 stripped = re.sub(r"_f\d{5}(\.\w+)$", r"\1", stripped)
-                asset = by_name.get(base) or by_name.get(stripped)
-                if asset is None:
+                found = by_name.get(base) or by_name.get(stripped)
+                if found is None:
                     if image.open_image is None:
                         raise ImportFailed(
                             f"image {image.file_name!r} is neither in the archive nor an asset "
@@ -215,9 +215,10 @@ def store_import_bundle(
                             "missing_image",
                         )
                     upload = SimpleUploadedFile(stripped or base, image.open_image())
-                    asset = ingest_upload(project, upload, user)
-                    created_assets.append(asset)
-                    by_name[asset.name] = asset
+                    found = ingest_upload(project, upload, user)
+                    created_assets.append(found)
+                    by_name[found.name] = found
+                asset = found
                 if (asset.width, asset.height) != (image.width, image.height):
                     raise ImportFailed(
                         f"image {image.file_name!r} is {image.width}x{image.height} in the "

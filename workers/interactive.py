@@ -94,7 +94,7 @@ def state_is_cached(cache: EmbeddingCache, key: str) -> bool:
 def frame_rgb(asset: Asset, frame: int) -> np.ndarray:
     """``(H, W, 3) uint8`` RGB of one frame of an asset."""
     row = Frame.objects.filter(asset=asset, index=frame).first()
-    path = row.image.name if row is not None and row.image else display_path(asset)
+    path = row.image.name if row is not None and row.image.name else display_path(asset)
     with asset.file.storage.open(path, "rb") as stream:
         return load_rgb(stream)
 
@@ -135,7 +135,7 @@ def prompts_from_json(data: dict[str, Any], scope: str = "") -> Prompts:
             logits = _LOGITS.get(_mask_key(scope, mask_rle))
     return Prompts(
         clicks=[Click(c["x"], c["y"], bool(c["positive"])) for c in data.get("clicks", [])],
-        box=tuple(data["box"]) if data.get("box") else None,  # type: ignore[arg-type]
+        box=tuple(data["box"]) if data.get("box") else None,
         scribbles=[
             Scribble(np.asarray(s["points"], dtype=np.float64), bool(s["positive"]))
             for s in data.get("scribbles", [])

@@ -91,9 +91,8 @@ def import_dataset(job_id: int) -> None:
             with bundle:
                 run.progress(0.2, "storing")
                 try:
-                    run.result = store_import_bundle(
-                        job.project, bundle, job.created_by, run.progress
-                    )
+                    counts = store_import_bundle(job.project, bundle, job.created_by, run.progress)
+                    run.result = dict(counts)
                 except ImportFailed as exc:
                     raise JobFailed(f"{exc.code}: {exc}") from None
         finally:
