@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 from annotator.celery import app
 from annotator.errors import InvalidInput, Unavailable, WorkerFailed
@@ -42,17 +43,17 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
         )
     timeout = settings.PREDICT_TIMEOUT_S
     reply_key = new_reply_key()
-    result = app.send_task(
-        "workers.predict",
-        args=[asset.pk, frame, engine, prompts],
-        kwargs={"reply_key": reply_key},
-        ignore_result=True,  # the answer comes on the reply list, not the result backend
-        queue="interactive",
-        expires=timeout,  # a request nobody waits for any more must not run later
-    )
     try:
+        result = app.send_task(
+            "workers.predict",
+            args=[asset.pk, frame, engine, prompts],
+            kwargs={"reply_key": reply_key},
+            ignore_result=True,  # the answer comes on the reply list, not the result backend
+            queue="interactive",
+            expires=timeout,  # a request nobody waits for any more must not run later
+        )
         answer = wait_reply(reply_key, timeout)
-    except redis.RedisError as exc:
+    except (redis.RedisError, OperationalError) as exc:
         raise Unavailable(
             f"the queue cannot be reached: {exc}", "no_worker", retry_after=RETRY_AFTER_S
         ) from None

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import redis
+from kombu.exceptions import OperationalError
 
 from annotator.services import predict as predict_service
 from tests.annotator.sample_images import box_mask, rle_of
@@ -151,6 +152,22 @@ def test_redis_failing_while_waiting_is_a_503_not_a_500(
     response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
     assert_error(response, 503, "no_worker")
     assert "Retry-After" in response
+
+
+def test_redis_failing_while_sending_is_a_503_not_a_500(
+    team: dict[str, Any],
+    asset: Any,
+    client_for: Any,
+    queue: FakeQueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(predict_service.app, "send_task", refuse)
+    response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
+    assert_error(response, 503, "no_worker")
+    assert queue.waited == []
 
 
 @pytest.mark.parametrize(
