@@ -99,13 +99,6 @@ def frame_rgb(asset: Asset, frame: int) -> np.ndarray:
         return load_rgb(stream)
 
 
-def prepared_state(engine_name: str, asset: Asset, frame: int) -> tuple[Any, str]:
-    """The engine's per-image state, from memory, storage, or computed now."""
-    engine = get_engine(engine_name)
-    key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
-    return get_cache(engine_name).get_state(key, lambda: frame_rgb(asset, frame))
-
-
 def _mask_key(scope: str, rle: dict[str, Any]) -> str:
     """Logits belong to one engine on one frame: the key says which, plus the mask."""
     digest = hashlib.sha1(f"{rle['size']}:{rle['counts']}".encode()).hexdigest()
@@ -146,14 +139,27 @@ def prompts_from_json(data: dict[str, Any], scope: str = "") -> Prompts:
 
 
 def predict_for_asset(
-    asset_id: int, frame: int, engine: str, prompts: dict[str, Any]
+    asset_id: int,
+    frame: int,
+    engine: str,
+    prompts: dict[str, Any],
+    checksum: str | None = None,
 ) -> dict[str, Any]:
-    """Run one prediction; the result is the API's response body (plus ``embedding``)."""
+    """Run one prediction; the result is the API's response body (plus ``embedding``).
+
+    ``checksum``: the asset's, from the web process (which has just read the row): the
+    state is then found by key without a query of its own, and the asset row is only
+    read when the state must be computed from the image."""
     started = time.perf_counter()
     name = resolve_engine_name(engine)
-    asset = Asset.objects.get(pk=asset_id)
-    state, origin = prepared_state(name, asset, frame)
-    scope = f"{asset.pk}:{frame}:{get_engine(name).model_id}"
+    model_id = get_engine(name).model_id
+    if checksum is None:
+        checksum = Asset.objects.only("checksum").get(pk=asset_id).checksum
+    key = embedding_key(asset_id, frame, model_id, checksum)
+    state, origin = get_cache(name).get_state(
+        key, lambda: frame_rgb(Asset.objects.get(pk=asset_id), frame)
+    )
+    scope = f"{asset_id}:{frame}:{model_id}"
     prediction = get_engine(name).predict(state, prompts_from_json(prompts, scope))
     rle = encode_mask(prediction.mask)
     remember_logits(scope, rle, prediction.low_res_logits)

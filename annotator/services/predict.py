@@ -47,8 +47,11 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
         result = app.send_task(
             "workers.predict",
             args=[asset.pk, frame, engine, prompts],
-            kwargs={"reply_key": reply_key},
+            kwargs={"reply_key": reply_key, "checksum": asset.checksum},
             ignore_result=True,  # the answer comes on the reply list, not the result backend
+            # Logged instead of the prompts (a mask's RLE can be long; no need to format it).
+            argsrepr=f"asset={asset.pk} frame={frame} engine={engine}",
+            kwargsrepr="",
             queue="interactive",
             expires=timeout,  # a request nobody waits for any more must not run later
         )

@@ -85,6 +85,8 @@ def test_it_returns_the_workers_mask(
     assert prompts["clicks"][0]["x"] == 5.0 and body["prompts"] == prompts
     # The answer comes on the reply list named in the message, not the result backend.
     assert call["options"]["ignore_result"] is True
+    # The worker finds the cached state by the checksum without reading the asset row.
+    assert call["options"]["kwargs"]["checksum"] == asset.checksum
     assert queue.waited == [(call["options"]["kwargs"]["reply_key"], 10.0)]
 
 

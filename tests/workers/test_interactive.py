@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 
 from annotator.masks import encode_mask
-from workers.interactive import prompts_from_json, remember_logits
+from annotator.models import Asset
+from workers.interactive import predict_for_asset, prompts_from_json, remember_logits
 
 
 def test_logits_are_found_again_only_for_the_same_asset_frame_and_engine() -> None:
@@ -33,3 +37,24 @@ def test_prompts_keep_order_sign_box_and_scribbles() -> None:
     assert [(c.x, c.y, c.positive) for c in prompts.clicks] == [(1.5, 2.0, True), (3, 4, False)]
     assert prompts.box == (0, 0, 10, 10)
     assert prompts.scribbles[0].points.shape == (2, 2) and not prompts.scribbles[0].positive
+
+
+@pytest.mark.django_db
+def test_a_cached_state_is_found_by_checksum_without_a_query(
+    team: dict[str, Any], upload_image: Any, django_assert_num_queries: Any
+) -> None:
+    response = upload_image(team["owner"], team["project"].pk)
+    asset = Asset.objects.get(pk=response.json()["id"])
+    body = {"clicks": [{"x": 5.0, "y": 5.0, "positive": True}]}
+    first = predict_for_asset(asset.pk, 0, "classical", body, asset.checksum)
+    with django_assert_num_queries(0):
+        again = predict_for_asset(asset.pk, 0, "classical", body, asset.checksum)
+    assert again["embedding"] == "memory" and again["mask"] == first["mask"]
+    with django_assert_num_queries(1):  # without it, the worker reads the checksum
+        predict_for_asset(asset.pk, 0, "classical", body)
+
+
+@pytest.mark.django_db
+def test_a_missing_asset_is_reported_even_with_a_checksum() -> None:
+    with pytest.raises(Asset.DoesNotExist):
+        predict_for_asset(987654321, 0, "classical", {"clicks": []}, "0" * 64)

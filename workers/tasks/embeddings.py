@@ -138,13 +138,15 @@ def predict(
     engine: str,
     prompts: dict[str, Any],
     reply_key: str | None = None,
+    checksum: str | None = None,
 ) -> dict[str, Any]:
     """Click -> mask. Runs on the ``interactive`` queue; the web process waits on the
     Redis list ``reply_key`` (see ``annotator.redis_client.wait_reply``). Errors the user
     can fix come back as ``{"error", "code"}``; anything else as ``code: worker_error``
-    (logged here with its traceback), so the caller never waits for its timeout."""
+    (logged here with its traceback), so the caller never waits for its timeout.
+    ``checksum``: the asset's, so a cached state is found without a query."""
     try:
-        payload = predict_for_asset(asset_id, frame, engine, prompts)
+        payload = predict_for_asset(asset_id, frame, engine, prompts, checksum)
     except Asset.DoesNotExist:
         payload = {"error": "the asset no longer exists", "code": "not_found"}
     except EngineNotConfigured as exc:
