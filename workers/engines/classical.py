@@ -25,11 +25,12 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, fields
 
+import cv2
 import numpy as np
 import scipy.sparse as sp
 from scipy import ndimage
 
-from .base import Click, Prediction, Prompts
+from .base import Click, Prediction, Prompts, Scribble
 from .classical_graph import geodesic_distance, keep_connected, keep_connected_pixels, min_cut
 from .classical_refine import disk as _disk
 from .classical_refine import rasterise_scribble as _rasterise_scribble
@@ -53,12 +54,14 @@ class ClassicalEngine:
     ``pixel_smoothness``, ``pixel_colour_weight``, ``pixel_evidence_weight``;
     ``click_radius`` (pixels held fixed around each click); ``seed_scale`` (the newest
     click also fixes a disk of this times its distance to the previous boundary),
-    ``trust_floor`` (share of the previous-mask prior kept next to the newest click).
+    ``trust_floor`` (share of the previous-mask prior kept next to the newest click);
+    ``max_megapixels``: larger images are segmented at a working resolution of this
+    size and the mask scaled back (bilinear, so edges stay smooth).
     """
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v3"
+    model_id = "classical-v4"
 
     def __init__(
         self,
@@ -78,6 +81,7 @@ class ClassicalEngine:
         click_radius: float = 3.0,
         seed_scale: float = 0.5,
         trust_floor: float = 0.3,
+        max_megapixels: float = 1.0,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -95,12 +99,16 @@ class ClassicalEngine:
         self.click_radius = float(click_radius)
         self.seed_scale = float(seed_scale)
         self.trust_floor = float(trust_floor)
+        self.max_megapixels = float(max_megapixels)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
         """``image``: ``(H, W, 3) uint8`` RGB. About 0.5-1 s at 854x480 on one core
-        (SLIC dominates); the result is what the caller caches."""
-        return compute_state(image, self.n_segments, self.compactness)
+        (SLIC dominates); the result is what the caller caches. Images larger than
+        ``max_megapixels`` are prepared at a working resolution of that size."""
+        return compute_state(
+            image, self.n_segments, self.compactness, max_pixels=self.max_megapixels * 1e6
+        )
 
     # ------------------------------------------------------------ serialisation
     def state_to_bytes(self, state: ClassicalState) -> bytes:
@@ -117,9 +125,23 @@ class ClassicalEngine:
 
     # ------------------------------------------------------------------ predict
     def predict(self, state: ClassicalState, prompts: Prompts) -> Prediction:
-        """Segment the object described by ``prompts``; returns an ``(H, W) bool`` mask."""
+        """Segment the object described by ``prompts`` (image coordinates); returns an
+        ``(H, W) bool`` mask of the image given to :meth:`prepare`."""
         if not isinstance(state, ClassicalState):
             raise TypeError("state must come from ClassicalEngine.prepare")
+        if state.image_shape == state.shape:
+            return self._predict(state, prompts)
+        # A large image, prepared at a working resolution: prompts down, mask up.
+        check_prompts(prompts, state.image_shape)
+        out = self._predict(state, scale_prompts(prompts, state.image_shape, state.shape))
+        height, width = state.image_shape
+        soft = cv2.resize(
+            out.mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
+        )
+        return Prediction(mask=soft >= 0.5, score=out.score, low_res_logits=None)
+
+    def _predict(self, state: ClassicalState, prompts: Prompts) -> Prediction:
+        """:meth:`predict` at the state's working resolution."""
         h, w = state.shape
         seeds = _Seeds.from_prompts(prompts, state, int(self.click_radius), self.seed_scale)
         n = state.n
@@ -231,17 +253,13 @@ class _Seeds:
     def from_prompts(
         cls, prompts: Prompts, state: ClassicalState, click_radius: int = 0, seed_scale: float = 0.0
     ) -> _Seeds:
-        if prompts.is_empty():
-            raise ValueError("no prompts: give at least a click, a box, a scribble or a mask")
         h, w = state.shape
+        check_prompts(prompts, (h, w))
         n = state.n
         labels = state.labels
         hard_fg = np.zeros(n, dtype=bool)
         hard_bg = np.zeros(n, dtype=bool)
         pixel_seeds: list[tuple[np.ndarray, np.ndarray, bool]] = []
-        for click in prompts.clicks:
-            if not (0 <= click.x < w and 0 <= click.y < h):
-                raise ValueError(f"click ({click.x}, {click.y}) outside the {w}x{h} image")
         # Older clicks first, so that a newer click on the same superpixel wins.
         for click in prompts.clicks:
             sp_id = labels[int(click.y), int(click.x)]
@@ -251,15 +269,6 @@ class _Seeds:
             (hard_bg if click.positive else hard_fg)[sp_id] = False
         for scribble in prompts.scribbles:
             pts = np.asarray(scribble.points, dtype=float).reshape(-1, 2)
-            if len(pts) == 0:
-                raise ValueError("empty scribble")
-            if (
-                (pts[:, 0] < 0).any()
-                or (pts[:, 0] >= w).any()
-                or (pts[:, 1] < 0).any()
-                or (pts[:, 1] >= h).any()
-            ):
-                raise ValueError("scribble point outside the image")
             stroke = _rasterise_scribble(pts, (h, w), 3)
             rows, cols = np.nonzero(stroke)
             pixel_seeds.append((rows, cols, bool(scribble.positive)))
@@ -269,10 +278,6 @@ class _Seeds:
         outside_box = None
         if prompts.box is not None:
             x0, y0, x1, y1 = (float(v) for v in prompts.box)
-            if not (x0 <= x1 and y0 <= y1):
-                raise ValueError(f"box {prompts.box} must have x0 <= x1 and y0 <= y1")
-            if x1 < 0 or y1 < 0 or x0 >= w or y0 >= h:
-                raise ValueError(f"box {prompts.box} outside the {w}x{h} image")
             inside = np.zeros((h, w), dtype=bool)
             inside[
                 max(int(np.floor(y0)), 0) : int(np.ceil(y1)) + 1,
@@ -285,10 +290,7 @@ class _Seeds:
         prev_dist = None
         newest = prompts.clicks[-1] if prompts.clicks else None
         if prompts.mask is not None:
-            mask = np.asarray(prompts.mask)
-            if mask.shape != (h, w):
-                raise ValueError(f"mask shape {mask.shape} != image shape {(h, w)}")
-            mask = mask.astype(bool)
+            mask = np.asarray(prompts.mask).astype(bool)
             prev = np.bincount(labels.ravel(), weights=mask.ravel(), minlength=n) / state.sp_size
             if newest is not None and mask.any() and not mask.all():
                 # Distance from the newest click to the nearest pixel of the other
@@ -396,3 +398,62 @@ def _confidence(evidence: np.ndarray, fg: np.ndarray, size: np.ndarray) -> float
     signed = np.where(fg, evidence, -evidence)
     agree = 1.0 / (1.0 + np.exp(-2.0 * signed))
     return float(np.clip((agree * size).sum() / max(size.sum(), 1.0), 0.0, 1.0))
+
+
+def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> None:
+    """``ValueError`` unless ``prompts`` fit an image of ``shape`` ``(H, W)``."""
+    h, w = shape
+    if prompts.is_empty():
+        raise ValueError("no prompts: give at least a click, a box, a scribble or a mask")
+    for click in prompts.clicks:
+        if not (0 <= click.x < w and 0 <= click.y < h):
+            raise ValueError(f"click ({click.x}, {click.y}) outside the {w}x{h} image")
+    for scribble in prompts.scribbles:
+        pts = np.asarray(scribble.points, dtype=float).reshape(-1, 2)
+        if len(pts) == 0:
+            raise ValueError("empty scribble")
+        if (
+            (pts[:, 0] < 0).any()
+            or (pts[:, 0] >= w).any()
+            or (pts[:, 1] < 0).any()
+            or (pts[:, 1] >= h).any()
+        ):
+            raise ValueError("scribble point outside the image")
+    if prompts.box is not None:
+        x0, y0, x1, y1 = (float(v) for v in prompts.box)
+        if not (x0 <= x1 and y0 <= y1):
+            raise ValueError(f"box {prompts.box} must have x0 <= x1 and y0 <= y1")
+        if x1 < 0 or y1 < 0 or x0 >= w or y0 >= h:
+            raise ValueError(f"box {prompts.box} outside the {w}x{h} image")
+    if prompts.mask is not None and np.asarray(prompts.mask).shape != (h, w):
+        raise ValueError(f"mask shape {np.asarray(prompts.mask).shape} != image shape {(h, w)}")
+
+
+def scale_prompts(prompts: Prompts, full: tuple[int, int], work: tuple[int, int]) -> Prompts:
+    """``prompts`` in image coordinates of size ``full`` ``(H, W)`` mapped onto the
+    working resolution ``work`` (pixel centres onto pixel centres, clipped inside)."""
+    sy, sx = work[0] / full[0], work[1] / full[1]
+
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return (
+            min(max((x + 0.5) * sx - 0.5, 0.0), work[1] - 1.0),
+            min(max((y + 0.5) * sy - 0.5, 0.0), work[0] - 1.0),
+        )
+
+    clicks = [Click(*xy(c.x, c.y), c.positive) for c in prompts.clicks]
+    scribbles = [
+        Scribble(
+            np.array([xy(x, y) for x, y in np.asarray(s.points, float).reshape(-1, 2)]),
+            s.positive,
+        )
+        for s in prompts.scribbles
+    ]
+    box = None
+    if prompts.box is not None:
+        x0, y0, x1, y1 = (float(v) for v in prompts.box)
+        box = (*xy(x0, y0), *xy(x1, y1))
+    mask = None
+    if prompts.mask is not None:
+        soft = np.asarray(prompts.mask, dtype=np.float32)
+        mask = cv2.resize(soft, (work[1], work[0]), interpolation=cv2.INTER_AREA) >= 0.5
+    return Prompts(clicks=clicks, box=box, scribbles=scribbles, mask=mask)

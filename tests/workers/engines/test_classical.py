@@ -193,3 +193,42 @@ def test_bad_image_raises(engine) -> None:
         engine.prepare(np.zeros((10, 10), dtype=np.uint8))
     with pytest.raises(ValueError):
         engine.prepare(np.zeros((10, 10, 3), dtype=np.float32))
+
+
+def test_a_large_image_is_segmented_at_a_working_resolution_and_answered_in_full() -> None:
+    image, gt = _disc_scene()
+    # 6x the scene: 720x960 pixels, prepared at ~0.1 megapixels.
+    big = np.repeat(np.repeat(image, 6, axis=0), 6, axis=1)
+    big_gt = np.repeat(np.repeat(gt, 6, axis=0), 6, axis=1)
+    engine = ClassicalEngine(max_megapixels=0.1)
+    state = engine.prepare(big)
+    assert state.image_shape == (720, 960)
+    assert state.shape[0] * state.shape[1] <= 0.1e6 + 1000
+    restored = engine.state_from_bytes(engine.state_to_bytes(state))
+    assert restored.image_shape == (720, 960)
+    first = engine.predict(restored, Prompts(clicks=[Click(480.0, 360.0, True)]))
+    assert first.mask.shape == (720, 960) and first.mask.dtype == bool
+    assert iou(first.mask, big_gt) > 0.9
+    # A follow-up click with the full-size previous mask; a negative click far off.
+    second = engine.predict(
+        restored,
+        Prompts(clicks=[Click(480.0, 360.0, True), Click(20.0, 20.0, False)], mask=first.mask),
+    )
+    assert second.mask.shape == (720, 960) and iou(second.mask, big_gt) > 0.9
+    assert not second.mask[20, 20]
+
+
+@pytest.mark.parametrize(
+    "prompts",
+    [
+        Prompts(clicks=[Click(960.0, 10.0, True)]),  # inside the working size, not the image
+        Prompts(box=(0.0, 0.0, 10.0, 10.0), mask=np.zeros((120, 160), dtype=bool)),
+        Prompts(),
+    ],
+)
+def test_a_large_image_checks_prompts_against_its_own_size(prompts: Prompts) -> None:
+    image, _ = _disc_scene()
+    big = np.repeat(np.repeat(image, 6, axis=0), 6, axis=1)
+    engine = ClassicalEngine(max_megapixels=0.1)
+    with pytest.raises(ValueError):
+        engine.predict(engine.prepare(big), prompts)
