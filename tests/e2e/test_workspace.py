@@ -146,7 +146,9 @@ def _overlay_pixels(page: Any) -> int:
 def test_annotate_an_image_in_the_browser(
     browser: Any, live_server: Any, celery_worker: Any, team: dict[str, Any]
 ) -> None:
-    from annotator.models import Annotation, Asset
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from annotator.models import Annotation, Asset, Job
 
     started = time.monotonic()
     base = live_server.url
@@ -243,7 +245,14 @@ def test_annotate_an_image_in_the_browser(
     page.select_option("#new-export select[name=format]", "coco")
     page.click("#new-export button[type=submit]")
     link = page.locator("#exports a", has_text="coco.zip").first
-    link.wait_for(timeout=TIMEOUT_MS)
+    try:
+        link.wait_for(timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        # Say what the job did (seen once in six runs, not reproduced since).
+        jobs = list(Job.objects.filter(kind="export").values("id", "status", "progress", "error"))
+        raise AssertionError(
+            f"no download link; export jobs: {jobs}; panel: {page.inner_text('#exports')!r}"
+        ) from None
     with page.expect_download() as download_info:
         link.click()
     with zipfile.ZipFile(download_info.value.path()) as archive:
