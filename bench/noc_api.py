@@ -6,7 +6,9 @@ simulator, driving a running server (``--url``/``--token``) or one it starts its
     .venv/bin/python -m bench.noc_api --url http://host:8000 --token T --engine classical
 
 ``--images``/``--masks``: image files and same-stem PNG masks (non-zero = object).
-Each click sends all clicks so far plus the previous mask, exactly as the UI does.
+Each click sends all clicks so far plus the previous mask, exactly as the UI does;
+``--no-mask`` sends the clicks only (the server then refines from the result it
+remembers for the same clicks minus the newest one).
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ def encode(mask: np.ndarray) -> dict[str, object]:
 
 
 def run(
-    client: Client, project: int, pairs: list[tuple[str, Path, Path]], engine: str, max_clicks: int
+    client: Client,
+    project: int,
+    pairs: list[tuple[str, Path, Path]],
+    engine: str,
+    max_clicks: int,
+    send_mask: bool = True,
 ) -> list[SessionRecord]:
     records = []
     for name, image_path, mask_path in pairs:
@@ -58,7 +65,7 @@ def run(
                 "engine": engine,
                 "clicks": [{"x": c.x, "y": c.y, "positive": c.positive} for c in clicks],
             }
-            if prev is not None:
+            if prev is not None and send_mask:
                 body["mask"] = encode(prev)
             for _ in range(50):
                 status, result = client.request("POST", path, body)
@@ -88,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=10)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--max-clicks", type=int, default=20)
+    parser.add_argument(
+        "--no-mask", action="store_true", help="send only the clicks, not the previous mask"
+    )
     args = parser.parse_args(argv)
 
     if args.images and args.masks:
@@ -111,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             client, project = stack.enter_context(Stack())
         started = time.perf_counter()
-        records = run(client, project, pairs, args.engine, args.max_clicks)
+        records = run(
+            client, project, pairs, args.engine, args.max_clicks, send_mask=not args.no_mask
+        )
     print(f"{len(pairs)} objects through the API, {time.perf_counter() - started:.0f} s")
     print(format_table(records, [args.engine], args.max_clicks))
     return 0

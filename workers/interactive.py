@@ -3,13 +3,16 @@ cache over media storage, and prompt JSON -> engine prompts."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import redis
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -17,6 +20,7 @@ from django.core.files.storage import default_storage
 from annotator.masks import decode_mask, encode_mask
 from annotator.media import load_rgb
 from annotator.models import Asset, Frame
+from annotator.redis_client import get_redis
 from annotator.services.assets import display_path
 from workers.engines import Click, Engine, Prompts, Scribble, build_engine
 from workers.engines.embedding_cache import EmbeddingCache, embedding_key
@@ -52,6 +56,10 @@ _caches: dict[str, EmbeddingCache] = {}
 # previous mask back refines from SAM's logits rather than from a binarised mask.
 _LOGITS: OrderedDict[str, np.ndarray] = OrderedDict()
 _LOGITS_MAX = 256
+# The last result of each click sequence, in Redis (shared by every worker process), so
+# a client that sends its clicks but not the previous mask is still refined from it.
+SEQUENCE_KEY = "annotator:sequence:{digest}"
+SEQUENCE_TTL_S = 15 * 60
 
 
 def resolve_engine_name(requested: str) -> str:
@@ -138,6 +146,41 @@ def prompts_from_json(data: dict[str, Any], scope: str = "") -> Prompts:
     )
 
 
+def _sequence_key(scope: str, prompts: dict[str, Any], n_clicks: int) -> str:
+    """Key of the result for the first ``n_clicks`` clicks of ``prompts`` (with the same
+    box and scribbles) on one asset, frame and model (``scope``); timestamps ignored."""
+    ident = [
+        scope,
+        prompts.get("box"),
+        [[s["points"], bool(s["positive"])] for s in prompts.get("scribbles") or []],
+        [[c["x"], c["y"], bool(c["positive"])] for c in (prompts.get("clicks") or [])[:n_clicks]],
+    ]
+    digest = hashlib.sha1(json.dumps(ident).encode()).hexdigest()
+    return SEQUENCE_KEY.format(digest=digest)
+
+
+def _recall_previous(scope: str, prompts: dict[str, Any]) -> dict[str, Any] | None:
+    """The mask this server returned for the same prompts minus the newest click."""
+    clicks = prompts.get("clicks") or []
+    if prompts.get("mask") or len(clicks) < 2:
+        return None
+    try:
+        raw = get_redis().get(_sequence_key(scope, prompts, len(clicks) - 1))
+    except redis.RedisError:
+        return None  # best effort: the prediction goes on without it
+    return json.loads(raw) if raw else None
+
+
+def _remember_result(scope: str, prompts: dict[str, Any], rle: dict[str, Any]) -> None:
+    clicks = prompts.get("clicks") or []
+    if not clicks:
+        return
+    with contextlib.suppress(redis.RedisError):  # best effort, like the recall
+        get_redis().set(
+            _sequence_key(scope, prompts, len(clicks)), json.dumps(rle), ex=SEQUENCE_TTL_S
+        )
+
+
 def predict_for_asset(
     asset_id: int,
     frame: int,
@@ -145,11 +188,17 @@ def predict_for_asset(
     prompts: dict[str, Any],
     checksum: str | None = None,
 ) -> dict[str, Any]:
-    """Run one prediction; the result is the API's response body (plus ``embedding``).
+    """Run one prediction; the result is the API's response body (plus ``embedding`` and
+    ``previous_mask``).
 
     ``checksum``: the asset's, from the web process (which has just read the row): the
     state is then found by key without a query of its own, and the asset row is only
-    read when the state must be computed from the image."""
+    read when the state must be computed from the image.
+
+    Without a ``mask`` in ``prompts``, the result this server gave for the same prompts
+    minus the newest click (kept ``SEQUENCE_TTL_S`` in Redis) is used as the previous
+    mask, so each click refines the last result even for clients that only send clicks;
+    ``previous_mask`` says which: ``"sent"``, ``"remembered"`` or ``"none"``."""
     started = time.perf_counter()
     name = resolve_engine_name(engine)
     model_id = get_engine(name).model_id
@@ -160,13 +209,20 @@ def predict_for_asset(
         key, lambda: frame_rgb(Asset.objects.get(pk=asset_id), frame)
     )
     scope = f"{asset_id}:{frame}:{model_id}"
+    previous = "sent" if prompts.get("mask") else "none"
+    remembered = _recall_previous(scope, prompts)
+    if remembered is not None:
+        prompts = {**prompts, "mask": remembered}
+        previous = "remembered"
     prediction = get_engine(name).predict(state, prompts_from_json(prompts, scope))
     rle = encode_mask(prediction.mask)
     remember_logits(scope, rle, prediction.low_res_logits)
+    _remember_result(scope, prompts, rle)
     return {
         "mask": rle,
         "score": round(float(prediction.score), 4),
         "engine": name,
         "elapsed_ms": round((time.perf_counter() - started) * 1000.0, 1),
         "embedding": origin,
+        "previous_mask": previous,
     }

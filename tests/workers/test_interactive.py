@@ -58,3 +58,27 @@ def test_a_cached_state_is_found_by_checksum_without_a_query(
 def test_a_missing_asset_is_reported_even_with_a_checksum() -> None:
     with pytest.raises(Asset.DoesNotExist):
         predict_for_asset(987654321, 0, "classical", {"clicks": []}, "0" * 64)
+
+
+@pytest.mark.django_db
+def test_clicks_without_the_previous_mask_are_refined_from_the_remembered_one(
+    team: dict[str, Any], upload_image: Any, redis_server: str
+) -> None:
+    response = upload_image(team["owner"], team["project"].pk)
+    asset = Asset.objects.get(pk=response.json()["id"])
+    first_click = {"x": 5.0, "y": 5.0, "positive": True, "t": 1.0}
+    second_click = {"x": 30.0, "y": 20.0, "positive": False, "t": 2.0}
+
+    def run(clicks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return predict_for_asset(asset.pk, 0, "classical", {"clicks": clicks, **extra})
+
+    first = run([first_click])
+    assert first["previous_mask"] == "none"
+    # The same first click (another timestamp) plus a new one, no mask: the first result
+    # is found again and refined, exactly as if the client had sent it.
+    remembered = run([{**first_click, "t": 9.0}, second_click])
+    assert remembered["previous_mask"] == "remembered"
+    sent = run([first_click, second_click], mask=first["mask"])
+    assert sent["previous_mask"] == "sent" and sent["mask"] == remembered["mask"]
+    # Another first click: nothing to remember for that sequence.
+    assert run([{"x": 50.0, "y": 5.0, "positive": True}, second_click])["previous_mask"] == "none"
