@@ -47,11 +47,19 @@ def bench_images(count: int) -> list[bytes]:
 
 
 def click_sequences(n: int) -> list[list[dict[str, Any]]]:
-    """Deterministic sessions of 1-3 clicks around the image centre."""
+    """Deterministic sessions of 1-3 clicks, the first near the image centre. No
+    sequence is another's prefix plus one click, so the server never refines from a
+    remembered result (which "direct" would not have): both sides compute the same."""
     rng = np.random.default_rng(1)
     sequences = []
     for i in range(n):
-        clicks = [{"x": 427.0, "y": 240.0, "positive": True}]
+        clicks = [
+            {
+                "x": float(rng.uniform(330, 520)),
+                "y": float(rng.uniform(180, 300)),
+                "positive": True,
+            }
+        ]
         for _ in range(i % 3):
             clicks.append(
                 {
@@ -136,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if status != 200:
                     raise RuntimeError(f"predict failed: {status} {body}")
                 worker_ms.append(float(body["elapsed_ms"]))
+                if body.get("previous_mask") != "none":
+                    raise RuntimeError("the server refined from a remembered mask: not comparable")
                 direct_ms.append(direct.time_ms(clicks))
             rows.append((engine, api_ms, worker_ms, direct_ms))
 
