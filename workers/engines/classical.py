@@ -28,14 +28,14 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 import scipy.sparse as sp
-from scipy import ndimage
 
 from .base import Click, Prediction, Prompts, Scribble
+from .classical_colour import cached_nbytes, colour_llr_bins, local_colour_llr, neighbourhoods
 from .classical_graph import geodesic_distance, keep_connected, keep_connected_pixels, min_cut
 from .classical_refine import disk as _disk
 from .classical_refine import rasterise_scribble as _rasterise_scribble
 from .classical_refine import refine_band
-from .classical_state import LEVELS, NBINS, ClassicalState, compute_state
+from .classical_state import NBINS, ClassicalState, compute_state
 
 __all__ = ["ClassicalEngine", "ClassicalState"]
 
@@ -61,7 +61,7 @@ class ClassicalEngine:
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v4"
+    model_id = "classical-v5"
 
     def __init__(
         self,
@@ -82,6 +82,9 @@ class ClassicalEngine:
         seed_scale: float = 0.5,
         trust_floor: float = 0.3,
         max_megapixels: float = 1.0,
+        local_colour: float = 0.5,
+        local_sigma: float = 60.0,
+        local_tau: float = 4.0,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -100,15 +103,20 @@ class ClassicalEngine:
         self.seed_scale = float(seed_scale)
         self.trust_floor = float(trust_floor)
         self.max_megapixels = float(max_megapixels)
+        self.local_colour = float(local_colour)
+        self.local_sigma = float(local_sigma)
+        self.local_tau = float(local_tau)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
         """``image``: ``(H, W, 3) uint8`` RGB. About 0.5-1 s at 854x480 on one core
         (SLIC dominates); the result is what the caller caches. Images larger than
         ``max_megapixels`` are prepared at a working resolution of that size."""
-        return compute_state(
+        state = compute_state(
             image, self.n_segments, self.compactness, max_pixels=self.max_megapixels * 1e6
         )
+        self._warm(state)
+        return state
 
     # ------------------------------------------------------------ serialisation
     def state_to_bytes(self, state: ClassicalState) -> bytes:
@@ -118,10 +126,20 @@ class ClassicalEngine:
 
     def state_from_bytes(self, data: bytes) -> ClassicalState:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return ClassicalState(**{f.name: npz[f.name] for f in fields(ClassicalState)})
+            state = ClassicalState(**{f.name: npz[f.name] for f in fields(ClassicalState)})
+        self._warm(state)
+        return state
+
+    def _warm(self, state: ClassicalState) -> None:
+        """Compute the local colour model's neighbourhoods (~0.1 s at 3000
+        superpixels). They are derived data, kept on the state object but not
+        serialised, so a state loaded from storage gets them here."""
+        if self.local_colour > 0:
+            neighbourhoods(state, self.local_sigma, self.local_tau)
 
     def state_nbytes(self, state: ClassicalState) -> int:
-        return int(sum(getattr(state, f.name).nbytes for f in fields(state)))
+        own = sum(getattr(state, f.name).nbytes for f in fields(state))
+        return int(own + cached_nbytes(state))
 
     # ------------------------------------------------------------------ predict
     def predict(self, state: ClassicalState, prompts: Prompts) -> Prediction:
@@ -176,9 +194,16 @@ class ClassicalEngine:
         if d_pos is None and seeds.prev is None and seeds.outside_box is None:
             llr_bins = np.zeros(NBINS)
         else:
-            llr_bins = _colour_llr_bins(hist, fg_parts, bg_parts)
+            llr_bins = colour_llr_bins(hist, fg_parts, bg_parts)
         counts = np.asarray(hist.sum(axis=1)).ravel()
         colour = np.asarray(hist @ llr_bins).ravel() / np.maximum(counts, 1.0)
+        if self.local_colour > 0 and (seeds.prev is not None or d_pos is not None):
+            # The same question asked per neighbourhood (classical_colour): a colour
+            # that is foreground here may be background across the image.
+            member = seeds.prev if seeds.prev is not None else np.zeros(n)
+            member = np.where(seeds.hard_fg, 1.0, np.where(seeds.hard_bg, 0.0, member))
+            local = local_colour_llr(state, member, self.local_sigma, self.local_tau)
+            colour = (1.0 - self.local_colour) * colour + self.local_colour * local
 
         # ---- unary: positive favours foreground. Units: per pixel.
         evidence = self.colour_weight * np.clip(colour, -3, 3) + self.geodesic_weight * geo
@@ -207,7 +232,7 @@ class ClassicalEngine:
             for _ in range(2):
                 fg_w = fg * size
                 bg_w = (~fg) * size
-                llr_bins = _colour_llr_bins(hist, [fg_w], [bg_w])
+                llr_bins = colour_llr_bins(hist, [fg_w], [bg_w])
                 colour = np.asarray(hist @ llr_bins).ravel() / np.maximum(counts, 1.0)
                 evidence = self.colour_weight * np.clip(colour, -3, 3)
                 fg = min_cut(n, e, pair, evidence * size, seeds.hard_fg, seeds.hard_bg)
@@ -334,32 +359,6 @@ class _Seeds:
 
 
 # ----------------------------------------------------------------- components
-def _mixture(hist: sp.csr_matrix, parts: list[np.ndarray | None]) -> np.ndarray:
-    """Equal-weight mixture of the normalised colour histograms of each weighting."""
-    out = np.zeros(NBINS)
-    for weights in parts:
-        if weights is None or weights.sum() <= 0:
-            continue
-        h = np.asarray(hist.T @ weights).ravel()
-        out += h / max(h.sum(), 1e-12)
-    return out.reshape(LEVELS, LEVELS, LEVELS)
-
-
-def _colour_llr_bins(
-    hist: sp.csr_matrix, fg_parts: list[np.ndarray | None], bg_parts: list[np.ndarray | None]
-) -> np.ndarray:
-    """``(NBINS,)`` log-likelihood ratio log p(c|fg) / p(c|bg) of each colour bin, from
-    mixtures of superpixel histograms (one weighting per part), smoothed."""
-    fg_h = _mixture(hist, fg_parts)
-    bg_h = _mixture(hist, bg_parts)
-    # Smoothing in colour space generalises from few seed pixels to similar colours.
-    fg_h = ndimage.gaussian_filter(fg_h, 1.0, mode="constant")
-    bg_h = ndimage.gaussian_filter(bg_h, 1.0, mode="constant")
-    fg_p = fg_h / max(fg_h.sum(), 1e-9) + 1e-6
-    bg_p = bg_h / max(bg_h.sum(), 1e-9) + 1e-6
-    return np.log(fg_p / bg_p).ravel()
-
-
 def _geodesic_graph(state: ClassicalState) -> sp.csr_matrix:
     """Symmetric adjacency with geodesic step costs: colour difference plus boundary
     contrast, plus a small constant so that distance also grows with hops."""
