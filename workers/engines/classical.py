@@ -10,7 +10,9 @@ Method (measured with ``bench/noc.py``, see ``docs/benchmarks-noc.md``):
   scribbles, outside of the box), measures geodesic distances from the positive seeds and
   from the negative seeds (the image border counting as a weak negative seed) over the
   adjacency graph, learns foreground / background colour histograms from the seeds'
-  geodesic neighbourhoods and the previous mask, and solves a binary graph cut on the
+  geodesic neighbourhoods and the previous mask, asks the same colour question per
+  neighbourhood (``classical_colour``: a colour can be the object's here and the
+  background's elsewhere), and solves a binary graph cut on the
   superpixel graph (``classical_graph``: scipy max-flow) whose unary terms combine the
   colour likelihood ratio, the geodesic evidence and the previous mask (trusted less
   near the newest click, so a click re-decides its neighbourhood and leaves the rest of
@@ -56,7 +58,10 @@ class ClassicalEngine:
     click also fixes a disk of this times its distance to the previous boundary),
     ``trust_floor`` (share of the previous-mask prior kept next to the newest click);
     ``max_megapixels``: larger images are segmented at a working resolution of this
-    size and the mask scaled back (bilinear, so edges stay smooth).
+    size and the mask scaled back (bilinear, so edges stay smooth); ``local_colour``
+    (share of the local colour model in the colour term, 0 turns it off),
+    ``local_sigma`` (its spatial scale, pixels), ``local_tau`` (its colour scale,
+    CIELAB units on OpenCV's 8-bit scale).
     """
 
     name = "classical"

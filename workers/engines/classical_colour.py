@@ -66,7 +66,8 @@ class Neighbourhoods:
     weights of the local colour model, all ``(n, k)``: ``index`` (``uint16`` when
     ``n`` fits, else ``int32``), ``spatial`` = Gaussian of the centroid distance times
     the neighbour's pixel count, ``joint`` = ``spatial`` times the Gaussian of the
-    mean-colour difference (both ``float16``, about 5 bytes per pair in all)."""
+    mean-colour difference (both ``float16``: 6 bytes per pair in all, 4.6 MB at 3000
+    superpixels)."""
 
     index: np.ndarray
     spatial: np.ndarray
