@@ -58,7 +58,10 @@ class ClassicalEngine:
     click also fixes a disk of this times its distance to the previous boundary),
     ``trust_floor`` (share of the previous-mask prior kept next to the newest click);
     ``max_megapixels``: larger images are segmented at a working resolution of this
-    size and the mask scaled back (bilinear, so edges stay smooth); ``local_colour``
+    size and the mask scaled back (bilinear, so edges stay smooth). The default, 0.41,
+    is DAVIS's 854x480, the size every pixel-valued option was tuned at: a larger working
+    resolution made NoC worse (``docs/benchmarks-noc.md``, v6), and SAM's own masks come
+    from 256x256 logits. ``local_colour``
     (share of the local colour model in the colour term, 0 turns it off),
     ``local_sigma`` (its spatial scale, pixels), ``local_tau`` (its colour scale,
     CIELAB units on OpenCV's 8-bit scale).
@@ -66,7 +69,7 @@ class ClassicalEngine:
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v5"
+    model_id = "classical-v6"
 
     def __init__(
         self,
@@ -86,7 +89,7 @@ class ClassicalEngine:
         click_radius: float = 3.0,
         seed_scale: float = 0.5,
         trust_floor: float = 0.3,
-        max_megapixels: float = 1.0,
+        max_megapixels: float = 0.41,
         local_colour: float = 0.5,
         local_sigma: float = 60.0,
         local_tau: float = 4.0,
@@ -116,7 +119,8 @@ class ClassicalEngine:
     def prepare(self, image: np.ndarray) -> ClassicalState:
         """``image``: ``(H, W, 3) uint8`` RGB. About 0.5-1 s at 854x480 on one core
         (SLIC dominates); the result is what the caller caches. Images larger than
-        ``max_megapixels`` are prepared at a working resolution of that size."""
+        ``max_megapixels`` (default: about 854x480) are prepared at a working resolution
+        of that size."""
         state = compute_state(
             image, self.n_segments, self.compactness, max_pixels=self.max_megapixels * 1e6
         )

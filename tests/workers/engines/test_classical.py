@@ -232,3 +232,17 @@ def test_a_large_image_checks_prompts_against_its_own_size(prompts: Prompts) -> 
     engine = ClassicalEngine(max_megapixels=0.1)
     with pytest.raises(ValueError):
         engine.predict(engine.prepare(big), prompts)
+
+
+def test_default_working_resolution_is_about_davis_size() -> None:
+    # The pixel-valued options are tuned at 854x480: a 1280x720 frame is segmented at
+    # about that size and answered at its own.
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 255, size=(720, 1280, 3), dtype=np.uint8)
+    engine = ClassicalEngine()
+    state = engine.prepare(image)
+    h, w = state.shape
+    assert h * w <= 0.41e6 and abs(w / h - 1280 / 720) < 0.01
+    assert state.image_shape == (720, 1280)
+    out = engine.predict(state, Prompts(clicks=[Click(x=640.0, y=360.0, positive=True)]))
+    assert out.mask.shape == (720, 1280) and out.mask[360, 640]
