@@ -64,12 +64,16 @@ class ClassicalEngine:
     from 256x256 logits. ``local_colour``
     (share of the local colour model in the colour term, 0 turns it off),
     ``local_sigma`` (its spatial scale, pixels), ``local_tau`` (its colour scale,
-    CIELAB units on OpenCV's 8-bit scale).
+    CIELAB units on OpenCV's 8-bit scale); ``first_click_spread``: with positive
+    clicks alone (no previous mask, box or scribble: a session's first click), the
+    foreground colour model also learns from a Gaussian of this times the image's long
+    side around the clicks, not only from the colour-connected region of the clicked
+    superpixel (0 turns it off).
     """
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v6"
+    model_id = "classical-v7"
 
     def __init__(
         self,
@@ -93,6 +97,7 @@ class ClassicalEngine:
         local_colour: float = 0.5,
         local_sigma: float = 60.0,
         local_tau: float = 4.0,
+        first_click_spread: float = 0.04,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -114,6 +119,7 @@ class ClassicalEngine:
         self.local_colour = float(local_colour)
         self.local_sigma = float(local_sigma)
         self.local_tau = float(local_tau)
+        self.first_click_spread = float(first_click_spread)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
@@ -198,6 +204,13 @@ class ClassicalEngine:
             bg_parts.append((1.0 - seeds.prev) * size)
         if d_neg is None and seeds.prev is None:
             bg_parts.append(size)  # nothing known about the background: the image
+        if self.first_click_spread > 0 and _only_positive_clicks(prompts):
+            # A first click lands inside the object, often on one patch of a
+            # multi-coloured one (a cow's brown spot): its surroundings, object-sized
+            # rather than patch-sized, are the better guess at the object's colours.
+            fg_parts.append(
+                _near_clicks(state, prompts.clicks, self.first_click_spread * max(h, w)) * size
+            )
         if d_pos is None and seeds.outside_box is not None and seeds.prev is None:
             fg_parts.append(np.where(seeds.outside_box, 0.0, size))  # inside the box
         if d_pos is None and seeds.prev is None and seeds.outside_box is None:
@@ -384,6 +397,25 @@ def state_border(state: ClassicalState) -> np.ndarray:
     """Ids of the superpixels touching the image border."""
     lab = state.labels
     return np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+
+
+def _only_positive_clicks(prompts: Prompts) -> bool:
+    """Whether ``prompts`` are positive clicks and nothing else."""
+    return (
+        bool(prompts.clicks)
+        and all(c.positive for c in prompts.clicks)
+        and prompts.box is None
+        and not prompts.scribbles
+        and prompts.mask is None
+    )
+
+
+def _near_clicks(state: ClassicalState, clicks: list[Click], sigma: float) -> np.ndarray:
+    """``(n,)`` Gaussian weight (scale ``sigma`` pixels) of each superpixel's centroid
+    distance to the nearest click."""
+    xy = state.sp_xy
+    d = np.min([np.hypot(xy[:, 0] - c.x, xy[:, 1] - c.y) for c in clicks], axis=0)
+    return np.exp(-0.5 * (d / max(sigma, 1e-6)) ** 2)
 
 
 def _geodesic_evidence(d_pos: np.ndarray | None, d_neg: np.ndarray | None, n: int) -> np.ndarray:

@@ -246,3 +246,34 @@ def test_default_working_resolution_is_about_davis_size() -> None:
     assert state.image_shape == (720, 1280)
     out = engine.predict(state, Prompts(clicks=[Click(x=640.0, y=360.0, positive=True)]))
     assert out.mask.shape == (720, 1280) and out.mask[360, 640]
+
+
+def _spotted_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A white ellipse with a dark brown spot in its middle on a grey-brown ground: a
+    click on the spot is a click on the object (a cow clicked on one of its patches)."""
+    h, w = 240, 320
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.asarray((160, 150, 140), float) + rng.normal(0, 6, (h, w, 3))
+    body = (yy - 120) ** 2 + ((xx - 160) / 1.3) ** 2 <= 70**2
+    spot = (yy - 120) ** 2 + (xx - 160) ** 2 <= 20**2
+    img[body] = (np.asarray((235, 230, 220), float) + rng.normal(0, 6, (h, w, 3)))[body]
+    img[spot] = (np.asarray((110, 60, 30), float) + rng.normal(0, 6, (h, w, 3)))[spot]
+    return np.clip(img, 0, 255).astype(np.uint8), body
+
+
+def test_a_first_click_on_a_patch_learns_the_colours_around_it() -> None:
+    """The first click's colour model also learns from an object-sized neighbourhood,
+    so a click on a patch of a multi-coloured object segments the object; learning from
+    the clicked patch alone (``first_click_spread=0``) stops at the patch's edge."""
+    image, body = _spotted_scene()
+    first = Prompts(clicks=[Click(160, 120, True)])
+    default = ClassicalEngine()
+    assert iou(body, default.predict(default.prepare(image), first).mask) > 0.9
+    patch_only = ClassicalEngine(first_click_spread=0.0)
+    assert iou(body, patch_only.predict(patch_only.prepare(image), first).mask) < 0.3
+    # Later clicks (a previous mask exists) are not affected by the spread.
+    later = Prompts(clicks=[Click(160, 120, True)], mask=np.zeros(body.shape, dtype=bool))
+    a = default.predict(default.prepare(image), later).mask
+    b = patch_only.predict(patch_only.prepare(image), later).mask
+    assert np.array_equal(a, b)
