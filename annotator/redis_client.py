@@ -49,11 +49,20 @@ def new_reply_key() -> str:
     return REPLY_KEY.format(token=uuid.uuid4().hex)
 
 
-def push_reply(key: str, payload: dict[str, Any]) -> None:
-    """Worker side: hand ``payload`` (JSON-serialisable) to whoever waits on ``key``."""
+def push_reply(
+    key: str, payload: dict[str, Any], also_set: tuple[str, str, int] | None = None
+) -> None:
+    """Worker side: hand ``payload`` (JSON-serialisable) to whoever waits on ``key``.
+
+    ``also_set``: ``(key, value, ttl_s)`` written in the same round trip, after the
+    reply (the worker's memory of a result, see ``workers.interactive``): the waiting
+    client is answered first, and its next request, which needs another HTTP round
+    trip and another task, finds the value already there."""
     with get_redis().pipeline(transaction=False) as pipe:
         pipe.rpush(key, json.dumps(payload))
         pipe.expire(key, REPLY_TTL_S)
+        if also_set is not None:
+            pipe.set(also_set[0], also_set[1], ex=also_set[2])
         pipe.execute()
 
 

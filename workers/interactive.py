@@ -25,6 +25,9 @@ from annotator.services.assets import display_path
 from workers.engines import Click, Engine, Prompts, Scribble, build_engine
 from workers.engines.embedding_cache import EmbeddingCache, embedding_key
 
+#: A Redis write to make later: ``(key, value, ttl_s)``.
+Memo = tuple[str, str, int]
+
 
 class EngineNotConfigured(Exception):
     pass
@@ -171,14 +174,22 @@ def _recall_previous(scope: str, prompts: dict[str, Any]) -> dict[str, Any] | No
     return json.loads(raw) if raw else None
 
 
-def _remember_result(scope: str, prompts: dict[str, Any], rle: dict[str, Any]) -> None:
+def result_memo(scope: str, prompts: dict[str, Any], rle: dict[str, Any]) -> Memo | None:
+    """What to remember of a result (``(key, value, ttl_s)`` for Redis), so a client
+    that sends only clicks has its next click refined from this result; ``None`` for
+    prompts without clicks."""
     clicks = prompts.get("clicks") or []
     if not clicks:
+        return None
+    return (_sequence_key(scope, prompts, len(clicks)), json.dumps(rle), SEQUENCE_TTL_S)
+
+
+def remember(memo: Memo | None) -> None:
+    """Write a :func:`result_memo` on its own (best effort, like the recall)."""
+    if memo is None:
         return
-    with contextlib.suppress(redis.RedisError):  # best effort, like the recall
-        get_redis().set(
-            _sequence_key(scope, prompts, len(clicks)), json.dumps(rle), ex=SEQUENCE_TTL_S
-        )
+    with contextlib.suppress(redis.RedisError):
+        get_redis().set(memo[0], memo[1], ex=memo[2])
 
 
 def predict_for_asset(
@@ -188,8 +199,22 @@ def predict_for_asset(
     prompts: dict[str, Any],
     checksum: str | None = None,
 ) -> dict[str, Any]:
-    """Run one prediction; the result is the API's response body (plus ``embedding`` and
-    ``previous_mask``).
+    """Run one prediction and remember its result (see :func:`run_prediction`)."""
+    payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum)
+    remember(memo)
+    return payload
+
+
+def run_prediction(
+    asset_id: int,
+    frame: int,
+    engine: str,
+    prompts: dict[str, Any],
+    checksum: str | None = None,
+) -> tuple[dict[str, Any], Memo | None]:
+    """Run one prediction; returns the API's response body (plus ``embedding`` and
+    ``previous_mask``) and the :func:`result_memo` to write (the caller writes it, in
+    the same Redis round trip as the reply where there is one).
 
     ``checksum``: the asset's, from the web process (which has just read the row): the
     state is then found by key without a query of its own, and the asset row is only
@@ -217,8 +242,7 @@ def predict_for_asset(
     prediction = get_engine(name).predict(state, prompts_from_json(prompts, scope))
     rle = encode_mask(prediction.mask)
     remember_logits(scope, rle, prediction.low_res_logits)
-    _remember_result(scope, prompts, rle)
-    return {
+    payload = {
         "mask": rle,
         "score": round(float(prediction.score), 4),
         "engine": name,
@@ -226,3 +250,4 @@ def predict_for_asset(
         "embedding": origin,
         "previous_mask": previous,
     }
+    return payload, result_memo(scope, prompts, rle)

@@ -164,6 +164,34 @@ def test_the_reply_list_carries_the_answer_and_expires(redis_server: str) -> Non
     assert time.monotonic() - started < 1.5
 
 
+@pytest.mark.django_db
+def test_the_reply_carries_the_result_and_the_worker_remembers_it(
+    team: dict[str, Any], upload_image: Any, redis_server: str
+) -> None:
+    """The task answers on the reply list and, in the same Redis round trip, keeps the
+    result for the clicks-only client's next click."""
+    from annotator.redis_client import new_reply_key, wait_reply
+    from workers.tasks.embeddings import predict
+
+    asset = Asset.objects.get(pk=upload_image(team["owner"], team["project"].pk).json()["id"])
+    first = {"x": 5.0, "y": 5.0, "positive": True}
+    key = new_reply_key()
+    predict(asset.pk, 0, "classical", {"clicks": [first]}, key, asset.checksum)
+    reply = wait_reply(key, 1.0)
+    assert reply is not None and reply["previous_mask"] == "none"
+    second = new_reply_key()
+    clicks = [first, {"x": 30.0, "y": 20.0, "positive": False}]
+    predict(asset.pk, 0, "classical", {"clicks": clicks}, second, asset.checksum)
+    refined = wait_reply(second, 1.0)
+    assert refined is not None and refined["previous_mask"] == "remembered"
+    # Exactly what a client that sends the first result back gets.
+    third = new_reply_key()
+    predict(asset.pk, 0, "classical", {"clicks": clicks, "mask": reply["mask"]}, third)
+    sent = wait_reply(third, 1.0)
+    assert sent is not None and sent["previous_mask"] == "sent"
+    assert sent["mask"] == refined["mask"]
+
+
 def test_a_job_cancelled_before_it_runs_never_runs(
     celery_worker: Any, team: dict[str, Any], upload_image: Any
 ) -> None:

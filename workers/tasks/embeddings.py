@@ -18,8 +18,9 @@ from workers.interactive import (
     frame_rgb,
     get_cache,
     get_engine,
-    predict_for_asset,
+    remember,
     resolve_engine_name,
+    run_prediction,
     state_is_cached,
 )
 from workers.jobs import JobFailed, JobRun, run_job
@@ -145,8 +146,9 @@ def predict(
     can fix come back as ``{"error", "code"}``; anything else as ``code: worker_error``
     (logged here with its traceback), so the caller never waits for its timeout.
     ``checksum``: the asset's, so a cached state is found without a query."""
+    memo = None
     try:
-        payload = predict_for_asset(asset_id, frame, engine, prompts, checksum)
+        payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum)
     except Asset.DoesNotExist:
         payload = {"error": "the asset no longer exists", "code": "not_found"}
     except EngineNotConfigured as exc:
@@ -157,7 +159,10 @@ def predict(
         logger.exception("predict failed for asset %s frame %s", asset_id, frame)
         payload = {"error": f"{type(exc).__name__}: {exc}", "code": "worker_error"}
     if reply_key:
-        push_reply(reply_key, payload)
+        # The result's memory rides in the reply's round trip (after the reply).
+        push_reply(reply_key, payload, also_set=memo)
+    else:
+        remember(memo)
     return payload
 
 
