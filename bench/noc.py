@@ -52,13 +52,19 @@ class Frame:
     mask_path: str
 
 
-def list_frames(root: Path, step: int = 10, limit: int | None = None) -> list[Frame]:
-    """Every ``step``-th annotated frame of every sequence, sorted, at most ``limit``."""
+def list_frames(
+    root: Path, step: int = 10, limit: int | None = None, exclude_step: int | None = None
+) -> list[Frame]:
+    """Every ``step``-th annotated frame of every sequence, sorted, at most ``limit``;
+    without every ``exclude_step``-th (to evaluate on frames a tuning run did not see,
+    e.g. ``step=10, exclude_step=20``)."""
     frames: list[Frame] = []
     ann_root = root / "Annotations" / "480p"
     for seq_dir in sorted(p for p in ann_root.iterdir() if p.is_dir()):
         pngs = sorted(seq_dir.glob("*.png"))
-        for png in pngs[::step]:
+        for index, png in enumerate(pngs):
+            if index % step or (exclude_step and index % exclude_step == 0):
+                continue
             jpg = root / "JPEGImages" / "480p" / seq_dir.name / (png.stem + ".jpg")
             if jpg.exists():
                 frames.append(Frame(seq_dir.name, str(jpg), str(png)))
@@ -210,6 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--step", type=int, default=10, help="every N-th frame (10)")
     parser.add_argument("--limit", type=int, default=None, help="at most N frames")
+    parser.add_argument(
+        "--exclude-step",
+        type=int,
+        default=None,
+        metavar="K",
+        help="leave out every K-th frame (held-out runs: --step 10 --exclude-step 20)",
+    )
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma separated")
     parser.add_argument("--procs", type=int, default=2, help="worker processes (max 2)")
@@ -228,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not root.is_dir():
         print(f"no DAVIS data at {root}", file=sys.stderr)
         return 2
-    frames = list_frames(root, args.step, args.limit)
+    frames = list_frames(root, args.step, args.limit, args.exclude_step)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     jobs = [
         (e, f, args.max_clicks, options if e == "classical" else {})

@@ -68,12 +68,16 @@ class ClassicalEngine:
     clicks alone (no previous mask, box or scribble: a session's first click), the
     foreground colour model also learns from a Gaussian of this times the image's long
     side around the clicks, not only from the colour-connected region of the clicked
-    superpixel (0 turns it off).
+    superpixel (0 turns it off); ``negative_seed_scale`` and ``negative_trust_floor``:
+    ``seed_scale`` and ``trust_floor`` when the newest click is negative. A negative
+    click rarely breaks correct pixels, so its disk reaches the previous boundary (1.0)
+    and more of the previous mask stays trusted around it (0.5): the larger disk does
+    the work and the freed area does not spill.
     """
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v7"
+    model_id = "classical-v8"
 
     def __init__(
         self,
@@ -98,6 +102,8 @@ class ClassicalEngine:
         local_sigma: float = 60.0,
         local_tau: float = 4.0,
         first_click_spread: float = 0.04,
+        negative_seed_scale: float = 1.0,
+        negative_trust_floor: float = 0.5,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -120,6 +126,8 @@ class ClassicalEngine:
         self.local_sigma = float(local_sigma)
         self.local_tau = float(local_tau)
         self.first_click_spread = float(first_click_spread)
+        self.negative_seed_scale = float(negative_seed_scale)
+        self.negative_trust_floor = float(negative_trust_floor)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
@@ -176,7 +184,12 @@ class ClassicalEngine:
     def _predict(self, state: ClassicalState, prompts: Prompts) -> Prediction:
         """:meth:`predict` at the state's working resolution."""
         h, w = state.shape
-        seeds = _Seeds.from_prompts(prompts, state, int(self.click_radius), self.seed_scale)
+        # A negative click seeds a larger disk of its error region and frees less of
+        # the previous mask around it than a positive one (see the class docstring).
+        negative = bool(prompts.clicks) and not prompts.clicks[-1].positive
+        seed_scale = self.negative_seed_scale if negative else self.seed_scale
+        trust_floor = self.negative_trust_floor if negative else self.trust_floor
+        seeds = _Seeds.from_prompts(prompts, state, int(self.click_radius), seed_scale)
         n = state.n
         size = state.sp_size.astype(np.float64)
 
@@ -233,7 +246,7 @@ class ClassicalEngine:
             # Some trust is left even next to the click (whose error region is
             # seeded whole, see _Seeds), so the click does not spill over its region.
             free = seeds.prior_trust(state, graph, self.local_reach)
-            trust = self.prior_weight * (self.trust_floor + (1.0 - self.trust_floor) * free)
+            trust = self.prior_weight * (trust_floor + (1.0 - trust_floor) * free)
             evidence = evidence + trust * (2.0 * seeds.prev - 1.0)
         unary = evidence * size
 

@@ -277,3 +277,22 @@ def test_a_first_click_on_a_patch_learns_the_colours_around_it() -> None:
     a = default.predict(default.prepare(image), later).mask
     b = patch_only.predict(patch_only.prepare(image), later).mask
     assert np.array_equal(a, b)
+
+
+def test_a_negative_click_clears_its_error_region_up_to_the_previous_boundary() -> None:
+    """An object-coloured blob that touches the object but is not part of it: the
+    previous mask took it in, and a negative click in its middle must clear all of it.
+    The negative click's seed disk reaches the previous boundary; with the positive
+    clicks' half-distance disk and trust floor a sixth of the blob stays."""
+    image, gt = _disc_scene()
+    yy, xx = np.mgrid[0:H, 0:W]
+    blob = ((yy - 60) ** 2 + (xx - 128) ** 2 <= 20**2) & ~gt
+    image[blob] = _texture(np.random.default_rng(7), (220, 130, 50), 12.0).clip(0, 255)[blob]
+    prompts = Prompts(clicks=[Click(80, 60, True), Click(130, 60, False)], mask=gt | blob)
+    default = ClassicalEngine()
+    mask = default.predict(default.prepare(image), prompts).mask
+    assert (mask & blob).sum() < 0.03 * blob.sum()
+    assert iou(gt, mask) > 0.97
+    as_positive = ClassicalEngine(negative_seed_scale=0.5, negative_trust_floor=0.3)
+    mask = as_positive.predict(as_positive.prepare(image), prompts).mask
+    assert (mask & blob).sum() > 0.1 * blob.sum()
