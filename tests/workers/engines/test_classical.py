@@ -296,3 +296,18 @@ def test_a_negative_click_clears_its_error_region_up_to_the_previous_boundary() 
     as_positive = ClassicalEngine(negative_seed_scale=0.5, negative_trust_floor=0.3)
     mask = as_positive.predict(as_positive.prepare(image), prompts).mask
     assert (mask & blob).sum() > 0.1 * blob.sum()
+
+
+def test_score_estimates_how_good_the_mask_is(engine, disc) -> None:
+    """The score is an IoU estimate from how clearly the evidence decides the
+    superpixels along the cut: a clean disc scores high, a blob of background texture
+    grown from a click on the background scores low, and a disc cut by a negative click
+    in between."""
+    state, gt = disc
+    clean = engine.predict(state, Prompts(clicks=[Click(80, 60, True)]))
+    guess = engine.predict(state, Prompts(clicks=[Click(20, 20, True)]))
+    cut = engine.predict(state, Prompts(clicks=[Click(80, 60, True), Click(95, 60, False)]))
+    assert iou(gt, clean.mask) > 0.9 and iou(gt, guess.mask) < 0.1
+    assert 0.8 < clean.score <= 1.0
+    assert 0.0 <= guess.score < 0.6
+    assert guess.score < cut.score < clean.score
