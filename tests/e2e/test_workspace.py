@@ -187,6 +187,9 @@ def test_annotate_an_image_in_the_browser(
     assert first["draft"]["engine"] == "classical"
     assert "classical" in page.inner_text("#st-engine")
     assert re.search(r"latency \d+ ms", page.inner_text("#st-latency"))
+    # The engine's IoU estimate of a clean disc: shown, and not flagged as low.
+    estimate = re.search(r"est\. IoU (\d\.\d\d)( \(low\))?", page.inner_text("#draft-state"))
+    assert estimate and float(estimate.group(1)) > 0.7 and not estimate.group(2), estimate
     page.wait_for_timeout(100)
     assert _overlay_pixels(page) > 1000  # the draft is drawn on the canvas
 

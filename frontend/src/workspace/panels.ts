@@ -67,7 +67,9 @@ export function renderDraft(ws: Workspace): void {
   if (d.box) parts.push("box");
   if (d.scribbles.length) parts.push(`${d.scribbles.length} scribble${d.scribbles.length > 1 ? "s" : ""}`);
   parts.push(`${d.area.toLocaleString()} px`);
-  if (d.meta) parts.push(`score ${d.meta.score.toFixed(2)}`);
+  // The engine's estimate of the mask's IoU (docs/api.md): it ranks masks, so a low one
+  // is worth a look before accepting.
+  if (d.meta) parts.push(`est. IoU ${d.meta.score.toFixed(2)}${d.meta.score < 0.7 ? " (low)" : ""}`);
   box.textContent = `${parts.join(" · ")} — unsaved`;
   box.className = "draft-state unsaved";
 }
