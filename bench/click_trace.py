@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,15 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from bench.noc import Frame, davis_root, engine_predict_fn, list_frames, load_frame, make_engine
+from bench.noc import (
+    Frame,
+    davis_or_none,
+    engine_options,
+    engine_predict_fn,
+    list_frames,
+    load_frame,
+    make_engine,
+)
 from workers.engines.base import Click
 from workers.evaluation import simulate
 from workers.evaluation.metrics import iou
@@ -152,10 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--picture", type=Path, default=None, help="PNG of the last mask")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    options = {k: float(v) for k, v in (o.split("=", 1) for o in args.option)}
-    root = davis_root()
-    if not root.is_dir():
-        print(f"no DAVIS data at {root}", file=sys.stderr)
+    options = engine_options(args.option)
+    root = davis_or_none()
+    if root is None:
         return 2
     if args.frames:
         frames = []

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.noc import Frame, davis_root, list_frames, load_frame
+from bench.noc import Frame, davis_or_none, list_frames, load_frame
 from workers.engines.base import Click, Prompts
 from workers.engines.classical import ClassicalEngine
 from workers.evaluation.clicker import Clicker
@@ -63,9 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=10, help="every N-th frame (10)")
     parser.add_argument("--out", type=Path, help="write the picture (JPEG) here")
     args = parser.parse_args(argv)
-    root = davis_root()
-    if not root.is_dir():
-        print(f"no DAVIS data at {root}", file=sys.stderr)
+    root = davis_or_none()
+    if root is None:
         return 2
     ious: list[list[float]] = [[] for _ in SETTINGS]
     rows = []

@@ -52,6 +52,20 @@ class Frame:
     mask_path: str
 
 
+def davis_or_none() -> Path | None:
+    """The DAVIS folder, or ``None`` (after saying so on stderr) when it is not there."""
+    root = davis_root()
+    if root.is_dir():
+        return root
+    print(f"no DAVIS data at {root}", file=sys.stderr)
+    return None
+
+
+def engine_options(pairs: Sequence[str]) -> dict[str, float]:
+    """``["key=value", ...]`` (repeated ``--option``) -> classical engine options."""
+    return {k: float(v) for k, v in (pair.split("=", 1) for pair in pairs)}
+
+
 def list_frames(
     root: Path, step: int = 10, limit: int | None = None, exclude_step: int | None = None
 ) -> list[Frame]:
@@ -235,11 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="classical engine option (float), repeatable",
     )
     args = parser.parse_args(argv)
-    options = {k: float(v) for k, v in (o.split("=", 1) for o in args.option)}
-
-    root = davis_root()
-    if not root.is_dir():
-        print(f"no DAVIS data at {root}", file=sys.stderr)
+    options = engine_options(args.option)
+    root = davis_or_none()
+    if root is None:
         return 2
     frames = list_frames(root, args.step, args.limit, args.exclude_step)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import spearmanr
 
-from bench.noc import Frame, davis_root, list_frames, load_frame, make_engine
+from bench.noc import Frame, davis_or_none, list_frames, load_frame, make_engine
 from workers.engines.base import Prompts
 from workers.evaluation import simulate
 from workers.evaluation.metrics import iou
@@ -75,9 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--procs", type=int, default=2)
     args = parser.parse_args(argv)
-    root = davis_root()
-    if not root.is_dir():
-        print(f"no DAVIS data at {root}", file=sys.stderr)
+    root = davis_or_none()
+    if root is None:
         return 2
     jobs = [(f, args.max_clicks) for f in list_frames(root, args.step, None, args.exclude_step)]
     with mp.get_context("fork").Pool(max(1, min(2, args.procs))) as pool:
