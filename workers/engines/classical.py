@@ -455,8 +455,9 @@ def _confidence(evidence: np.ndarray, fg: np.ndarray, size: np.ndarray, edges: n
     """The mask's estimated IoU, in ``[0, 1]``.
 
     How strongly the evidence agrees with the label of each superpixel along the cut
-    (those with a neighbour of the other label, and their neighbours), area-weighted and
-    mapped to ``[0.5, 1]`` by a logistic, then to an IoU estimate by :data:`SCORE_FIT`.
+    (those with a neighbour of the other label, and their neighbours): a logistic of the
+    signed evidence (0.5: no better than chance), area-weighted, then mapped to an IoU
+    estimate by :data:`SCORE_FIT`.
     Far from the boundary the evidence is nearly always sure of itself, so an average over
     the whole image says little (rank correlation with the true IoU 0.04-0.06 on DAVIS);
     along the boundary it is what tells a clean cut from a guess (0.39-0.44)."""
