@@ -226,6 +226,21 @@ def format_table(records: Sequence[SessionRecord], engines: Sequence[str], max_c
     return "\n".join(rows)
 
 
+def per_sequence(records: Sequence[SessionRecord], engines: Sequence[str], max_clicks: int) -> str:
+    """One line per engine: mean NoC@90 of each sequence, easiest first."""
+    from workers.evaluation import noc
+
+    lines = []
+    for name in engines:
+        by_seq: dict[str, list[int]] = {}
+        for r in records:
+            if r.engine == name:
+                by_seq.setdefault(r.frame.split("/")[0], []).append(noc(r.ious, 0.9, max_clicks))
+        means = sorted((float(np.mean(v)), seq) for seq, v in by_seq.items())
+        lines.append(f"{name} NoC@90 per sequence: " + ", ".join(f"{s} {m:.1f}" for m, s in means))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--step", type=int, default=10, help="every N-th frame (10)")
@@ -282,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"NoC@90 {noc(r.ious, 0.9, args.max_clicks):>2} "
                 f"ious {' '.join(f'{v:.3f}' for v in r.ious)}"
             )
+        print(per_sequence(records, engines, args.max_clicks))
     print(format_table(records, engines, args.max_clicks))
     return 0
 
