@@ -180,7 +180,8 @@ def compute_state(
             ((labf[1:] - labf[:-1]) ** 2).sum(-1).ravel(),
         ]
     )
-    beta = np.float32(1.0 / (2.0 * max(float(sq.mean()), 1e-6)))
+    # A 1x1 image has no neighbour pairs: any beta will do there.
+    beta = np.float32(1.0 / (2.0 * max(float(sq.mean()) if sq.size else 0.0, 1e-6)))
     return ClassicalState(
         labels=labels,
         bins=bins.astype(np.uint16),

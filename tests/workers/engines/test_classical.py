@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -193,6 +195,22 @@ def test_bad_image_raises(engine) -> None:
         engine.prepare(np.zeros((10, 10), dtype=np.uint8))
     with pytest.raises(ValueError):
         engine.prepare(np.zeros((10, 10, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (1, 100), (10, 5000), (3000, 4)])
+def test_degenerate_image_shapes_are_answered(engine, shape: tuple[int, int]) -> None:
+    """Tiny and extreme-aspect images: a mask of the image's size, a score in [0, 1],
+    no warnings (numpy's "mean of empty slice" on a 1x1 image was one)."""
+    h, w = shape
+    image = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = engine.prepare(image)
+        first = engine.predict(state, Prompts(clicks=[Click(w // 2, h // 2, True)]))
+        clicks = [Click(w // 2, h // 2, True), Click(0, 0, False)]
+        again = engine.predict(state, Prompts(clicks=clicks, mask=first.mask))
+    for out in (first, again):
+        assert out.mask.shape == (h, w) and 0.0 <= out.score <= 1.0
 
 
 def test_a_large_image_is_segmented_at_a_working_resolution_and_answered_in_full() -> None:
