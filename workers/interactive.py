@@ -192,19 +192,6 @@ def remember(memo: Memo | None) -> None:
         get_redis().set(memo[0], memo[1], ex=memo[2])
 
 
-def predict_for_asset(
-    asset_id: int,
-    frame: int,
-    engine: str,
-    prompts: dict[str, Any],
-    checksum: str | None = None,
-) -> dict[str, Any]:
-    """Run one prediction and remember its result (see :func:`run_prediction`)."""
-    payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum)
-    remember(memo)
-    return payload
-
-
 def run_prediction(
     asset_id: int,
     frame: int,

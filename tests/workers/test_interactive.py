@@ -9,7 +9,16 @@ import pytest
 
 from annotator.masks import encode_mask
 from annotator.models import Asset
-from workers.interactive import predict_for_asset, prompts_from_json, remember_logits
+from workers.interactive import prompts_from_json, remember, remember_logits, run_prediction
+
+
+def predict_for_asset(
+    asset_id: int, frame: int, engine: str, prompts: dict[str, Any], checksum: str | None = None
+) -> dict[str, Any]:
+    """What the predict task does, without the reply list: run, then remember."""
+    payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum)
+    remember(memo)
+    return payload
 
 
 def test_logits_are_found_again_only_for_the_same_asset_frame_and_engine() -> None:
