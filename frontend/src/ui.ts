@@ -29,6 +29,17 @@ export function $(selector: string, root: ParentNode = document): HTMLElement {
   return node;
 }
 
+/** Attaches a form's JS submit handler and only then enables its submit buttons: the
+ * templates render them disabled, so a click before the page's script has wired the form
+ * cannot fall through to a native submit (a page reload that silently drops the action). */
+export function onSubmit(form: HTMLFormElement, handler: (data: FormData) => Promise<void>): void {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void handler(new FormData(form));
+  });
+  for (const button of form.querySelectorAll<HTMLButtonElement>("button[type=submit]")) button.disabled = false;
+}
+
 export type ToastKind = "info" | "ok" | "warn" | "error";
 
 /** A transient message in the corner; errors stay until clicked. */

@@ -245,13 +245,16 @@ def test_annotate_an_image_in_the_browser(
 
     # Back on the project page: export as COCO and download the archive.
     page.goto(f"{live_server.url}/projects/{project_id}/")
+    page.wait_for_selector("body[data-ready=true]")
     page.select_option("#new-export select[name=format]", "coco")
     page.click("#new-export button[type=submit]")
     link = page.locator("#exports a", has_text="coco.zip").first
     try:
         link.wait_for(timeout=TIMEOUT_MS)
     except PlaywrightTimeout:
-        # Say what the job did (seen once in six runs, not reproduced since).
+        # Say what the job did. The one failure seen (no job at all) was a click that beat
+        # the page's script and submitted the form natively: the buttons now stay disabled
+        # until their handler is attached (ui.onSubmit).
         jobs = list(Job.objects.filter(kind="export").values("id", "status", "progress", "error"))
         raise AssertionError(
             f"no download link; export jobs: {jobs}; panel: {page.inner_text('#exports')!r}"

@@ -72,3 +72,21 @@ def test_signup_page_follows_the_setting(settings: Any) -> None:
     assert b'id="signup"' in Client().get("/signup/").content
     settings.ALLOW_SIGNUP = False
     assert b"Sign-up is disabled" in Client().get("/signup/").content
+
+
+@pytest.mark.parametrize(
+    ("url", "forms"),
+    [("/", ["new-project"]), ("/projects/{p}/", ["new-export", "new-label", "new-member"])],
+)
+def test_script_driven_forms_start_disabled(
+    team: dict[str, Any], url: str, forms: list[str]
+) -> None:
+    """A click before the page's script has attached the handler would submit the form
+    natively (a reload that drops the action); ui.onSubmit enables the buttons."""
+    client = Client()
+    client.force_login(team["owner"])
+    html = client.get(url.format(p=team["project"].pk)).content.decode()
+    for form in forms:
+        body = html.split(f'id="{form}"', 1)[1].split("</form>", 1)[0]
+        button = body.split('type="submit"', 1)[1].split(">", 1)[0]
+        assert "disabled" in button, form

@@ -2,7 +2,7 @@
  * their download links. The export itself is a job on the server (see docs/api.md). */
 
 import { api, describeError } from "../api.js";
-import { $, el, formatBytes, toast } from "../ui.js";
+import { $, el, formatBytes, onSubmit, toast } from "../ui.js";
 
 interface ExportRow {
   id: number;
@@ -43,9 +43,7 @@ export async function renderExports(projectId: number): Promise<void> {
 
 export function wireExportForm(projectId: number): void {
   const form = $("#new-export") as HTMLFormElement;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     try {
       await api.post(`/api/projects/${projectId}/exports/`, {
         format: String(data.get("format")),

@@ -2,7 +2,7 @@
 
 import { api, describeError } from "../api.js";
 import type { Job, Label, Member, Role } from "../types.js";
-import { $, el, toast } from "../ui.js";
+import { $, el, onSubmit, toast } from "../ui.js";
 
 const ROLES: Role[] = ["owner", "annotator", "reviewer", "viewer"];
 
@@ -40,9 +40,7 @@ export async function renderLabels(projectId: number, canManage: boolean): Promi
 
 export function wireLabelForm(projectId: number, canManage: boolean): void {
   const form = $("#new-label") as HTMLFormElement;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     try {
       await api.post(`/api/projects/${projectId}/labels/`, { name: String(data.get("name")).trim(), color: String(data.get("color")) });
       form.reset();
@@ -85,9 +83,7 @@ export async function renderMembers(projectId: number, canManage: boolean, me: s
 
 export function wireMemberForm(projectId: number, canManage: boolean, me: string): void {
   const form = $("#new-member") as HTMLFormElement;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const data = new FormData(form);
+  onSubmit(form, async (data) => {
     try {
       await api.post(`/api/projects/${projectId}/members/`, { username: String(data.get("username")).trim(), role: String(data.get("role")) });
       form.reset();

@@ -161,6 +161,7 @@ async function main(): Promise<void> {
     renderMembers(projectId, canManage, me),
     renderExports(projectId),
   ]);
+  document.body.dataset.ready = "true";
   await poll();
 }
 

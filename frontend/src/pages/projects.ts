@@ -2,7 +2,7 @@
 
 import { api, describeError, listAll } from "../api.js";
 import type { Project } from "../types.js";
-import { $, el } from "../ui.js";
+import { $, el, onSubmit } from "../ui.js";
 
 // Distinct, saturated colors that stay visible as translucent overlays.
 const PALETTE = ["#3cb44b", "#ffe119", "#4363d8", "#f58231", "#f032e6", "#46f0f0", "#e6194b", "#bcf60c"];
@@ -32,9 +32,7 @@ async function renderList(): Promise<void> {
 }
 
 const form = $("#new-project") as HTMLFormElement;
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const data = new FormData(form);
+onSubmit(form, async (data) => {
   const names = String(data.get("labels") ?? "")
     .split(",")
     .map((s) => s.trim())
