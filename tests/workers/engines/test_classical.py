@@ -316,6 +316,65 @@ def test_a_negative_click_clears_its_error_region_up_to_the_previous_boundary() 
     assert (mask & blob).sum() > 0.1 * blob.sum()
 
 
+def _shadow_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The disc with a notch the previous mask missed, on the side where a large
+    background patch of nearly the disc's colour (a shadow, sand) touches it."""
+    image, gt = _disc_scene()
+    yy, xx = np.mgrid[0:H, 0:W]
+    shadow = (xx >= 112) & (yy >= 20) & (yy < 100) & ~gt
+    image[shadow] = _texture(np.random.default_rng(3), (200, 130, 55), 6.0).clip(0, 255)[shadow]
+    notch = ((yy - 60) ** 2 + (xx - 110) ** 2 <= 8**2) & gt
+    return image, gt, notch, shadow
+
+
+def test_a_positive_click_that_floods_is_cut_again_with_less_geodesic_evidence() -> None:
+    """A positive click on the missed notch grows geodesically into the look-alike
+    patch next to it: the whole patch, 20 times the notch, is taken. The flood check
+    sees a click adding far more than its distance to the previous mask squared and cuts
+    again: the notch is fixed and the patch left alone."""
+    image, gt, notch, shadow = _shadow_scene()
+    prompts = Prompts(clicks=[Click(80, 60, True), Click(113, 60, True)], mask=gt & ~notch)
+    checked = ClassicalEngine()
+    mask = checked.predict(checked.prepare(image), prompts).mask
+    assert (mask & notch).sum() > 0.9 * notch.sum()
+    assert (mask & shadow).sum() < 0.05 * shadow.sum()
+    assert iou(gt, mask) > 0.97
+    unchecked = ClassicalEngine(flood_ratio=0.0)
+    mask = unchecked.predict(unchecked.prepare(image), prompts).mask
+    assert (mask & shadow).sum() > 0.5 * shadow.sum()
+
+
+def test_the_flood_check_cuts_once_when_a_click_stays_within_its_limit(
+    disc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A click deep inside a large missed part is far from the previous mask, so the
+    part, however large, is within the limit: one cut, the part added whole. Negative
+    clicks and first clicks are never checked."""
+    state, gt = disc
+    engine = ClassicalEngine()
+    cuts: list[float] = []
+    original = ClassicalEngine._cut
+
+    def counted(self, state, prompts, seeds, geodesic_weight):
+        cuts.append(geodesic_weight)
+        return original(self, state, prompts, seeds, geodesic_weight)
+
+    monkeypatch.setattr(ClassicalEngine, "_cut", counted)
+    yy, xx = np.mgrid[0:H, 0:W]
+    missed = gt & (xx > 80)
+    prompts = Prompts(clicks=[Click(70, 60, True), Click(100, 60, True)], mask=gt & ~missed)
+    mask = engine.predict(state, prompts).mask
+    assert (mask & missed).sum() > 0.95 * missed.sum() and cuts == [engine.geodesic_weight]
+    engine.predict(state, Prompts(clicks=[Click(70, 60, True)]))
+    engine.predict(state, Prompts(clicks=[Click(20, 20, False)], mask=gt | (xx < 30)))
+    assert len(cuts) == 3
+    # The flood scene needs more than one cut, each with less geodesic evidence.
+    image, gt, notch, _ = _shadow_scene()
+    flood = Prompts(clicks=[Click(80, 60, True), Click(113, 60, True)], mask=gt & ~notch)
+    engine.predict(engine.prepare(image), flood)
+    assert len(cuts) > 4 and cuts[3] == engine.geodesic_weight and cuts[4] < cuts[3]
+
+
 def test_score_estimates_how_good_the_mask_is(engine, disc) -> None:
     """The score is an IoU estimate from how clearly the evidence decides the
     superpixels along the cut: a clean disc scores high, a blob of background texture
