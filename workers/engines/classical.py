@@ -206,7 +206,8 @@ class ClassicalEngine:
         negative = bool(prompts.clicks) and not prompts.clicks[-1].positive
         seed_scale = self.negative_seed_scale if negative else self.seed_scale
         seeds = _Seeds.from_prompts(prompts, state, int(self.click_radius), seed_scale)
-        out = self._cut(state, prompts, seeds, self.geodesic_weight)
+        terms = self._terms(state, prompts, seeds)
+        out = self._cut(state, prompts, seeds, terms, self.geodesic_weight)
         limit = self._flood_limit(prompts, seeds)
         if limit is None:
             return out
@@ -214,7 +215,7 @@ class ClassicalEngine:
         for scale in (0.5, 0.25, 0.0):
             if int((out.mask & ~prev).sum()) <= limit:
                 break
-            out = self._cut(state, prompts, seeds, scale * self.geodesic_weight)
+            out = self._cut(state, prompts, seeds, terms, scale * self.geodesic_weight)
         return out
 
     def _flood_limit(self, prompts: Prompts, seeds: _Seeds) -> float | None:
@@ -228,11 +229,9 @@ class ClassicalEngine:
             return None
         return self.flood_ratio * max(prev_dist, 1.0) ** 2
 
-    def _cut(
-        self, state: ClassicalState, prompts: Prompts, seeds: _Seeds, geodesic_weight: float
-    ) -> Prediction:
-        """One superpixel cut and pixel band refinement with the given weight of the
-        geodesic evidence (the rest of the options from ``self``)."""
+    def _terms(self, state: ClassicalState, prompts: Prompts, seeds: _Seeds) -> _Terms:
+        """The superpixel cut's terms that do not depend on the geodesic weight:
+        geodesic and colour evidence, the previous-mask prior, the pairwise weights."""
         negative = bool(prompts.clicks) and not prompts.clicks[-1].positive
         trust_floor = self.negative_trust_floor if negative else self.trust_floor
         h, w = state.shape
@@ -270,7 +269,8 @@ class ClassicalEngine:
             fg_parts.append(
                 _near_clicks(state, prompts.clicks, self.first_click_spread * max(h, w)) * size
             )
-        if d_pos is None and seeds.outside_box is not None and seeds.prev is None:
+        box_only = d_pos is None and seeds.outside_box is not None and seeds.prev is None
+        if box_only and seeds.outside_box is not None:
             fg_parts.append(np.where(seeds.outside_box, 0.0, size))  # inside the box
         if d_pos is None and seeds.prev is None and seeds.outside_box is None:
             llr_bins = np.zeros(NBINS)
@@ -286,15 +286,14 @@ class ClassicalEngine:
             local = local_colour_llr(state, member, self.local_sigma, self.local_tau)
             colour = (1.0 - self.local_colour) * colour + self.local_colour * local
 
-        # ---- unary: positive favours foreground. Units: per pixel.
-        evidence = self.colour_weight * np.clip(colour, -3, 3) + geodesic_weight * geo
+        # ---- prior: the previous mask. Some trust is left even next to the click
+        # (whose error region is seeded whole, see _Seeds), so the click does not spill
+        # over its region.
+        prior = np.zeros(n)
         if seeds.prev is not None:
-            # Some trust is left even next to the click (whose error region is
-            # seeded whole, see _Seeds), so the click does not spill over its region.
             free = seeds.prior_trust(state, graph, self.local_reach)
             trust = self.prior_weight * (trust_floor + (1.0 - trust_floor) * free)
-            evidence = evidence + trust * (2.0 * seeds.prev - 1.0)
-        unary = evidence * size
+            prior = trust * (2.0 * seeds.prev - 1.0)
 
         # ---- pairwise: cheap to cut along strong, long-contrast boundaries.
         e = state.edges
@@ -305,27 +304,47 @@ class ClassicalEngine:
             * np.exp(-state.edge_contrast / 1.5)
             * np.exp(-(dlab**2) / (2 * 12.0**2))
         )
-        fg = min_cut(n, e, pair, unary, seeds.hard_fg, seeds.hard_bg)
-        if d_pos is None and seeds.outside_box is not None and seeds.prev is None:
+        return _Terms(colour, geo, prior, pair, llr_bins, box_only)
+
+    def _cut(
+        self,
+        state: ClassicalState,
+        prompts: Prompts,
+        seeds: _Seeds,
+        terms: _Terms,
+        geodesic_weight: float,
+    ) -> Prediction:
+        """The superpixel cut and the pixel band refinement, with the geodesic evidence
+        weighted by ``geodesic_weight``."""
+        n = state.n
+        e = state.edges
+        size = state.sp_size.astype(np.float64)
+        llr_bins = terms.llr_bins
+        # ---- unary: positive favours foreground. Units: per pixel.
+        evidence = (
+            self.colour_weight * np.clip(terms.colour, -3, 3)
+            + geodesic_weight * terms.geo
+            + terms.prior
+        )
+        fg = min_cut(n, e, terms.pair, evidence * size, seeds.hard_fg, seeds.hard_bg)
+        if terms.box_only:
             # A box alone: the first colour model (inside vs outside the box) is
             # blurred by the background inside the box; re-learn it from the cut,
             # GrabCut style, a couple of times.
+            hist = state.hist()
+            counts = np.asarray(hist.sum(axis=1)).ravel()
             for _ in range(2):
-                fg_w = fg * size
-                bg_w = (~fg) * size
-                llr_bins = colour_llr_bins(hist, [fg_w], [bg_w])
+                llr_bins = colour_llr_bins(hist, [fg * size], [(~fg) * size])
                 colour = np.asarray(hist @ llr_bins).ravel() / np.maximum(counts, 1.0)
                 evidence = self.colour_weight * np.clip(colour, -3, 3)
-                fg = min_cut(n, e, pair, evidence * size, seeds.hard_fg, seeds.hard_bg)
+                fg = min_cut(n, e, terms.pair, evidence * size, seeds.hard_fg, seeds.hard_bg)
         fg = keep_connected(fg, e, seeds.hard_fg)
         proposal = fg[state.labels]
-        if prompts.mask is not None:
+        if prompts.mask is not None and seeds.prev is not None:
             # Where the cut kept a superpixel's previous majority label, keep the
             # previous pixels too: earlier pixel-level refinements are not undone.
-            prev_px = np.asarray(prompts.mask, dtype=bool)
-            kept = (fg == (seeds.prev >= 0.5))[state.labels] if seeds.prev is not None else None
-            if kept is not None:
-                proposal = np.where(kept, prev_px, proposal)
+            kept = (fg == (seeds.prev >= 0.5))[state.labels]
+            proposal = np.where(kept, np.asarray(prompts.mask, dtype=bool), proposal)
         mask = refine_band(
             state,
             proposal,
@@ -340,6 +359,21 @@ class ClassicalEngine:
         mask = keep_connected_pixels(mask, seeds.pixel_seeds)
         score = _confidence(evidence, fg, size, state.edges)
         return Prediction(mask=mask, score=score, low_res_logits=None)
+
+
+@dataclass
+class _Terms:
+    """Per-superpixel terms of one prediction's cut (see :meth:`ClassicalEngine._terms`):
+    ``(n,)`` colour log-likelihood ratio, geodesic evidence in ``[-1, 1]`` and signed
+    previous-mask prior; ``(E,)`` pairwise weights; the colour model's per-bin log
+    ratio; whether a box is the only prompt."""
+
+    colour: np.ndarray
+    geo: np.ndarray
+    prior: np.ndarray
+    pair: np.ndarray
+    llr_bins: np.ndarray
+    box_only: bool
 
 
 # ---------------------------------------------------------------------- seeds

@@ -355,9 +355,9 @@ def test_the_flood_check_cuts_once_when_a_click_stays_within_its_limit(
     cuts: list[float] = []
     original = ClassicalEngine._cut
 
-    def counted(self, state, prompts, seeds, geodesic_weight):
+    def counted(self, state, prompts, seeds, terms, geodesic_weight):
         cuts.append(geodesic_weight)
-        return original(self, state, prompts, seeds, geodesic_weight)
+        return original(self, state, prompts, seeds, terms, geodesic_weight)
 
     monkeypatch.setattr(ClassicalEngine, "_cut", counted)
     yy, xx = np.mgrid[0:H, 0:W]
