@@ -9,7 +9,8 @@ import pytest
 
 from workers.engines import build_engine
 from workers.engines.base import Click, Prompts, Scribble
-from workers.engines.classical import ClassicalEngine, ClassicalState, _Seeds
+from workers.engines.classical import ClassicalEngine, ClassicalState
+from workers.engines.classical_seeds import Seeds
 from workers.evaluation import iou
 
 H, W = 120, 160
@@ -151,11 +152,11 @@ def test_newest_click_fixes_a_disk_of_its_error_region(engine) -> None:
     near = (yy - cy) ** 2 + (xx - cx) ** 2 <= 8**2
     assert engine.predict(state, prompts).mask[near].all()
     # The seed disk itself: radius 0.5 x 18 px (distance to the previous boundary).
-    seeds = _Seeds.from_prompts(prompts, state, 3, seed_scale=0.5)
+    seeds = Seeds.from_prompts(prompts, state, 3, seed_scale=0.5)
     rows, cols, positive = seeds.pixel_seeds[-1]
     assert positive and len(rows) > 200  # pi * 9**2 = 254 pixels
     assert seeds.hard_fg[state.labels[cy, cx]]
-    assert len(_Seeds.from_prompts(prompts, state, 3).pixel_seeds) == 2
+    assert len(Seeds.from_prompts(prompts, state, 3).pixel_seeds) == 2
 
 
 def test_state_round_trip(engine, disc) -> None:
