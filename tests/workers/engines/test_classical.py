@@ -376,6 +376,74 @@ def test_the_flood_check_cuts_once_when_a_click_stays_within_its_limit(
     assert len(cuts) > 4 and cuts[3] == engine.geodesic_weight and cuts[4] < cuts[3]
 
 
+def _leg_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An orange disc with a thin dark leg ending in a hoof that stands on sand (a
+    light, uniform patch along the bottom). The previous mask missed the lower leg and
+    the hoof, so a click on the hoof lands 23 px from it, on a part 7 px wide."""
+    rng = np.random.default_rng(5)
+    img = _texture(rng, (90, 120, 90), 10.0)
+    yy, xx = np.mgrid[0:H, 0:W]
+    sand = yy >= 85
+    img[sand] = _texture(rng, (205, 180, 130), 8.0)[sand]
+    disc = (yy - 40) ** 2 + (xx - 80) ** 2 <= 25**2
+    leg = (xx >= 77) & (xx <= 83) & (yy >= 60) & (yy <= 92)
+    hoof = (yy - 98) ** 2 + (xx - 80) ** 2 <= 7**2
+    img[disc] = _texture(rng, (220, 130, 50), 10.0)[disc]
+    img[leg | hoof] = _texture(rng, (90, 50, 30), 8.0)[leg | hoof]
+    gt = disc | leg | hoof
+    missed = gt & ~(disc | (leg & (yy < 75)))
+    return np.clip(img, 0, 255).astype(np.uint8), gt, missed, sand & ~gt
+
+
+def test_a_far_click_on_a_thin_part_is_cut_without_its_seed_disk() -> None:
+    """The seed disk of a click 23 px from the previous mask has an 11 px radius and
+    covers the sand around the 7 px hoof: with it, a quarter of the sand is taken. The
+    overshoot check cuts again without the disk, which adds far less, and keeps that:
+    the leg and the hoof, and no sand."""
+    image, gt, missed, sand = _leg_scene()
+    prompts = Prompts(
+        clicks=[Click(80, 40, True), Click(20, 20, False), Click(80, 98, True)],
+        mask=gt & ~missed,
+    )
+    checked = ClassicalEngine()
+    mask = checked.predict(checked.prepare(image), prompts).mask
+    assert (mask & missed).sum() > 0.95 * missed.sum()
+    assert (mask & sand).sum() < 0.01 * sand.sum()
+    assert iou(gt, mask) > 0.95
+    unchecked = ClassicalEngine(overshoot_ratio=0.0)
+    mask = unchecked.predict(unchecked.prepare(image), prompts).mask
+    assert (mask & sand).sum() > 0.1 * sand.sum()
+
+
+def test_the_overshoot_check_keeps_the_disk_of_wide_parts_and_early_clicks(
+    disc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A click 20 px inside a wide missed part is checked (two cuts) and the part is
+    added whole; the same click as a session's second click, and a click nearer than
+    ``overshoot_distance`` to the previous mask, are not checked (one cut each)."""
+    state, gt = disc
+    engine = ClassicalEngine()
+    cuts: list[bool] = []
+    original = ClassicalEngine._cut
+
+    def counted(self, state, prompts, seeds, terms, geodesic_weight):
+        cuts.append(True)
+        return original(self, state, prompts, seeds, terms, geodesic_weight)
+
+    monkeypatch.setattr(ClassicalEngine, "_cut", counted)
+    yy, xx = np.mgrid[0:H, 0:W]
+    missed = gt & (xx > 80)
+    third = [Click(70, 60, True), Click(150, 110, False), Click(100, 60, True)]
+    mask = engine.predict(state, Prompts(clicks=third, mask=gt & ~missed)).mask
+    assert (mask & missed).sum() > 0.95 * missed.sum() and len(cuts) == 2
+    second = [third[0], third[2]]
+    engine.predict(state, Prompts(clicks=second, mask=gt & ~missed))
+    assert len(cuts) == 3
+    near = [*third[:2], Click(90, 60, True)]
+    engine.predict(state, Prompts(clicks=near, mask=gt & ~missed))
+    assert len(cuts) == 4
+
+
 def test_score_estimates_how_good_the_mask_is(engine, disc) -> None:
     """The score is an IoU estimate from how clearly the evidence decides the
     superpixels along the cut: a clean disc scores high, a blob of background texture
