@@ -86,11 +86,14 @@ class ClassicalEngine:
     ``overshoot_after + 1`` of a session on, is also cut without its seed disk, and that
     cut is kept when the one with the disk adds more than ``overshoot_ratio`` times as
     many pixels (see :meth:`_predict`; 0 turns the check off).
+    ``negative_growth_ratio``: a negative click whose result adds more than this times
+    the square of its distance to the previous mask's boundary keeps none of the
+    additions (0 turns the check off).
     """
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v10"
+    model_id = "classical-v11"
 
     def __init__(
         self,
@@ -121,6 +124,7 @@ class ClassicalEngine:
         overshoot_ratio: float = 1.5,
         overshoot_distance: float = 20.0,
         overshoot_after: int = 2,
+        negative_growth_ratio: float = 20.0,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -149,6 +153,7 @@ class ClassicalEngine:
         self.overshoot_ratio = float(overshoot_ratio)
         self.overshoot_distance = float(overshoot_distance)
         self.overshoot_after = int(overshoot_after)
+        self.negative_growth_ratio = float(negative_growth_ratio)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
@@ -227,7 +232,14 @@ class ClassicalEngine:
         ``overshoot_ratio`` times the pixels of the one without, the disk, not the
         image, made the difference, and the cut without it is kept (v10). The first two
         clicks keep their disk: the first mask is a rough guess, and the second click's
-        missed part is mostly a large part of the object."""
+        missed part is mostly a large part of the object.
+
+        A negative click removes; the cut may still add pixels elsewhere, where the
+        click shifted the colour models and the geodesic evidence of an older positive
+        click outweighs the previous mask (blackswan/00030: a click on the water by the
+        tail added 12,000 px of wall by the head). When its additions exceed
+        ``negative_growth_ratio`` times the square of its distance to the previous
+        boundary, none of them is kept."""
         # A negative click seeds a larger disk of its error region and frees less of
         # the previous mask around it than a positive one (see the class docstring).
         negative = bool(prompts.clicks) and not prompts.clicks[-1].positive
@@ -235,6 +247,8 @@ class ClassicalEngine:
         seeds = Seeds.from_prompts(prompts, state, int(self.click_radius), seed_scale)
         terms = self._terms(state, prompts, seeds)
         out = self._cut(state, prompts, seeds, terms, self.geodesic_weight)
+        if negative:
+            return self._without_growth(prompts, seeds, out)
         limit = self._flood_limit(prompts, seeds)
         if limit is None:
             return out
@@ -262,6 +276,18 @@ class ClassicalEngine:
         if not newest.positive or np.asarray(prompts.mask)[int(newest.y), int(newest.x)]:
             return None
         return self.flood_ratio * max(prev_dist, 1.0) ** 2
+
+    def _without_growth(self, prompts: Prompts, seeds: Seeds, out: Prediction) -> Prediction:
+        """``out`` for a negative newest click, without its additions to the previous
+        mask when they are too many to be a boundary's re-decision (see
+        :meth:`_predict`)."""
+        if self.negative_growth_ratio <= 0 or prompts.mask is None or seeds.prev_dist is None:
+            return out
+        prev = np.asarray(prompts.mask, dtype=bool)
+        limit = self.negative_growth_ratio * max(seeds.prev_dist, 1.0) ** 2
+        if int((out.mask & ~prev).sum()) <= limit:
+            return out
+        return Prediction(mask=out.mask & prev, score=out.score, low_res_logits=None)
 
     def _check_overshoot(self, prompts: Prompts, seeds: Seeds) -> bool:
         """Whether the newest (positive, outside the previous mask: the caller checks)

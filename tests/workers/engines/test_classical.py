@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workers.engines import build_engine
-from workers.engines.base import Click, Prompts, Scribble
+from workers.engines.base import Click, Prediction, Prompts, Scribble
 from workers.engines.classical import ClassicalEngine, ClassicalState
 from workers.engines.classical_seeds import Seeds
 from workers.evaluation import iou
@@ -442,6 +442,28 @@ def test_the_overshoot_check_keeps_the_disk_of_wide_parts_and_early_clicks(
     near = [*third[:2], Click(90, 60, True)]
     engine.predict(state, Prompts(clicks=near, mask=gt & ~missed))
     assert len(cuts) == 4
+
+
+def test_a_negative_click_keeps_no_large_additions(disc) -> None:
+    """A negative click 5 px inside the previous mask may re-decide a boundary (a few
+    hundred pixels here) but not add a region: a result that adds more than 20 times
+    5 px squared to the previous mask keeps none of its additions."""
+    state, gt = disc
+    engine = ClassicalEngine()
+    prompts = Prompts(clicks=[Click(80, 60, True), Click(110, 60, False)], mask=gt)
+    seeds = Seeds.from_prompts(prompts, state, 3, engine.negative_seed_scale)
+    assert seeds.prev_dist == pytest.approx(5.0, abs=0.5)
+    cleared = gt & ~(np.mgrid[0:H, 0:W][1] >= 106)  # what the click removed
+    small, large = np.zeros_like(gt), np.zeros_like(gt)
+    small[5:20, 5:25] = True  # 300 px
+    large[5:45, 5:45] = True  # 1600 px
+    for added, kept in ((small, True), (large, False)):
+        out = Prediction(mask=cleared | added, score=0.5, low_res_logits=None)
+        mask = engine._without_growth(prompts, seeds, out).mask
+        assert np.array_equal(mask, cleared | added if kept else cleared)
+    unchecked = ClassicalEngine(negative_growth_ratio=0.0)
+    out = Prediction(mask=cleared | large, score=0.5, low_res_logits=None)
+    assert np.array_equal(unchecked._without_growth(prompts, seeds, out).mask, cleared | large)
 
 
 def test_score_estimates_how_good_the_mask_is(engine, disc) -> None:
