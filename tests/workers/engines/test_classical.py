@@ -58,6 +58,26 @@ def disc(engine: ClassicalEngine) -> tuple[ClassicalState, np.ndarray]:
     return engine.prepare(image), gt
 
 
+@pytest.fixture
+def cuts(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The geodesic weight of every superpixel cut the engine makes during the test."""
+    weights: list[float] = []
+    original = ClassicalEngine._cut
+
+    def counted(self, state, prompts, seeds, terms, geodesic_weight):
+        weights.append(geodesic_weight)
+        return original(self, state, prompts, seeds, terms, geodesic_weight)
+
+    monkeypatch.setattr(ClassicalEngine, "_cut", counted)
+    return weights
+
+
+def _predict_with(image: np.ndarray, prompts: Prompts, **options: float) -> np.ndarray:
+    """The mask of an engine with ``options`` for ``prompts`` on ``image``."""
+    engine = ClassicalEngine(**options)
+    return engine.predict(engine.prepare(image), prompts).mask
+
+
 @pytest.fixture(scope="module")
 def pair(engine: ClassicalEngine) -> tuple[ClassicalState, np.ndarray, np.ndarray]:
     image, a, b = _two_objects()
@@ -335,32 +355,19 @@ def test_a_positive_click_that_floods_is_cut_again_with_less_geodesic_evidence()
     again: the notch is fixed and the patch left alone."""
     image, gt, notch, shadow = _shadow_scene()
     prompts = Prompts(clicks=[Click(80, 60, True), Click(113, 60, True)], mask=gt & ~notch)
-    checked = ClassicalEngine()
-    mask = checked.predict(checked.prepare(image), prompts).mask
+    mask = _predict_with(image, prompts)
     assert (mask & notch).sum() > 0.9 * notch.sum()
     assert (mask & shadow).sum() < 0.05 * shadow.sum()
     assert iou(gt, mask) > 0.97
-    unchecked = ClassicalEngine(flood_ratio=0.0)
-    mask = unchecked.predict(unchecked.prepare(image), prompts).mask
-    assert (mask & shadow).sum() > 0.5 * shadow.sum()
+    assert (_predict_with(image, prompts, flood_ratio=0.0) & shadow).sum() > 0.5 * shadow.sum()
 
 
-def test_the_flood_check_cuts_once_when_a_click_stays_within_its_limit(
-    disc, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_flood_check_cuts_once_when_a_click_stays_within_its_limit(disc, cuts) -> None:
     """A click deep inside a large missed part is far from the previous mask, so the
     part, however large, is within the limit: one cut, the part added whole. Negative
     clicks and first clicks are never checked."""
     state, gt = disc
     engine = ClassicalEngine()
-    cuts: list[float] = []
-    original = ClassicalEngine._cut
-
-    def counted(self, state, prompts, seeds, terms, geodesic_weight):
-        cuts.append(geodesic_weight)
-        return original(self, state, prompts, seeds, terms, geodesic_weight)
-
-    monkeypatch.setattr(ClassicalEngine, "_cut", counted)
     yy, xx = np.mgrid[0:H, 0:W]
     missed = gt & (xx > 80)
     prompts = Prompts(clicks=[Click(70, 60, True), Click(100, 60, True)], mask=gt & ~missed)
@@ -405,32 +412,19 @@ def test_a_far_click_on_a_thin_part_is_cut_without_its_seed_disk() -> None:
         clicks=[Click(80, 40, True), Click(20, 20, False), Click(80, 98, True)],
         mask=gt & ~missed,
     )
-    checked = ClassicalEngine()
-    mask = checked.predict(checked.prepare(image), prompts).mask
+    mask = _predict_with(image, prompts)
     assert (mask & missed).sum() > 0.95 * missed.sum()
     assert (mask & sand).sum() < 0.01 * sand.sum()
     assert iou(gt, mask) > 0.95
-    unchecked = ClassicalEngine(overshoot_ratio=0.0)
-    mask = unchecked.predict(unchecked.prepare(image), prompts).mask
-    assert (mask & sand).sum() > 0.1 * sand.sum()
+    assert (_predict_with(image, prompts, overshoot_ratio=0.0) & sand).sum() > 0.1 * sand.sum()
 
 
-def test_the_overshoot_check_keeps_the_disk_of_wide_parts_and_early_clicks(
-    disc, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_overshoot_check_keeps_the_disk_of_wide_parts_and_early_clicks(disc, cuts) -> None:
     """A click 20 px inside a wide missed part is checked (two cuts) and the part is
     added whole; the same click as a session's second click, and a click nearer than
     ``overshoot_distance`` to the previous mask, are not checked (one cut each)."""
     state, gt = disc
     engine = ClassicalEngine()
-    cuts: list[bool] = []
-    original = ClassicalEngine._cut
-
-    def counted(self, state, prompts, seeds, terms, geodesic_weight):
-        cuts.append(True)
-        return original(self, state, prompts, seeds, terms, geodesic_weight)
-
-    monkeypatch.setattr(ClassicalEngine, "_cut", counted)
     yy, xx = np.mgrid[0:H, 0:W]
     missed = gt & (xx > 80)
     third = [Click(70, 60, True), Click(150, 110, False), Click(100, 60, True)]
