@@ -5,6 +5,7 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.noc                       # every 10th frame, all engines
     .venv/bin/python -m bench.noc --step 20 --limit 10  # a quick run
     .venv/bin/python -m bench.noc --engines classical --max-clicks 20 --procs 2
+    .venv/bin/python -m bench.noc --engines classical --step 20 --all-clicks  # setbacks
 
 Data: ``${SEG_BENCH_DATA:-../shared/data}/davis`` relative to the repository root, laid
 out as ``JPEGImages/480p/<seq>/NNNNN.jpg`` and ``Annotations/480p/<seq>/NNNNN.png``
@@ -162,13 +163,16 @@ def run_sessions(
     make_predict: Callable[[np.ndarray], tuple[PredictFn, float]],
     engine: str,
     max_clicks: int,
+    all_clicks: bool = False,
 ) -> list[SessionRecord]:
     """Run one session per ``(frame_id, image, gt)``; ``make_predict(image)`` returns the
-    predict callable for that image and the seconds its preparation took."""
+    predict callable for that image and the seconds its preparation took. Sessions stop
+    once IoU >= 0.90 after 10 clicks (NoC is unaffected), unless ``all_clicks``."""
     records = []
+    stop_iou = None if all_clicks else 0.90
     for frame_id, image, gt in jobs:
         predict, prepare_s = make_predict(image)
-        res = simulate(gt, predict, max_clicks=max_clicks, stop_iou=0.90, min_clicks=10)
+        res = simulate(gt, predict, max_clicks=max_clicks, stop_iou=stop_iou, min_clicks=10)
         records.append(SessionRecord(engine, frame_id, res.ious, res.predict_s, prepare_s))
     return records
 
@@ -176,8 +180,8 @@ def run_sessions(
 _WORKER_ENGINES: dict[str, Any] = {}
 
 
-def _work(args: tuple[str, Frame, int, dict[str, Any]]) -> SessionRecord:
-    engine_name, frame, max_clicks, options = args
+def _work(args: tuple[str, Frame, int, dict[str, Any], bool]) -> SessionRecord:
+    engine_name, frame, max_clicks, options, all_clicks = args
     if engine_name not in _WORKER_ENGINES:
         _WORKER_ENGINES[engine_name] = make_engine(engine_name, options)
     engine = _WORKER_ENGINES[engine_name]
@@ -189,7 +193,8 @@ def _work(args: tuple[str, Frame, int, dict[str, Any]]) -> SessionRecord:
         return engine_predict_fn(engine, state), time.perf_counter() - start
 
     frame_id = f"{frame.seq}/{Path(frame.mask_path).stem}"
-    return run_sessions([(frame_id, image, gt)], make_predict, engine_name, max_clicks)[0]
+    jobs = [(frame_id, image, gt)]
+    return run_sessions(jobs, make_predict, engine_name, max_clicks, all_clicks)[0]
 
 
 def format_table(records: Sequence[SessionRecord], engines: Sequence[str], max_clicks: int) -> str:
@@ -226,6 +231,25 @@ def format_table(records: Sequence[SessionRecord], engines: Sequence[str], max_c
     return "\n".join(rows)
 
 
+def setbacks(records: Sequence[SessionRecord], engines: Sequence[str]) -> str:
+    """One line per engine: the clicks that lowered the IoU by more than 0.05 (their
+    total drop) and by more than 0.2, and the mean IoU after each session's last click.
+    Comparable between runs only with ``--all-clicks`` (no session stops early)."""
+    lines = []
+    for name in engines:
+        recs = [r for r in records if r.engine == name]
+        drops = [
+            a - b for r in recs for a, b in zip(r.ious, r.ious[1:], strict=False) if a - b > 0.05
+        ]
+        last = float(np.mean([r.ious[-1] for r in recs])) if recs else float("nan")
+        lines.append(
+            f"{name} setbacks: {len(drops)} clicks lowered the IoU by > 0.05 (total "
+            f"{sum(drops):.2f}), {sum(d > 0.2 for d in drops)} by > 0.2; mean IoU after the "
+            f"last click {last:.3f}"
+        )
+    return "\n".join(lines)
+
+
 def per_sequence(records: Sequence[SessionRecord], engines: Sequence[str], max_clicks: int) -> str:
     """One line per engine: mean NoC@90 of each sequence, easiest first."""
     from workers.evaluation import noc
@@ -257,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=2, help="worker processes (max 2)")
     parser.add_argument("--per-frame", action="store_true", help="print per-frame NoC@90")
     parser.add_argument(
+        "--all-clicks",
+        action="store_true",
+        help="run every session to --max-clicks (no early stop at IoU 0.90), for setbacks",
+    )
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
@@ -271,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames = list_frames(root, args.step, args.limit, args.exclude_step)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     jobs = [
-        (e, f, args.max_clicks, options if e == "classical" else {})
+        (e, f, args.max_clicks, options if e == "classical" else {}, args.all_clicks)
         for e in engines
         for f in frames
     ]
@@ -298,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"ious {' '.join(f'{v:.3f}' for v in r.ious)}"
             )
         print(per_sequence(records, engines, args.max_clicks))
+    print(setbacks(records, engines))
     print(format_table(records, engines, args.max_clicks))
     return 0
 
