@@ -93,7 +93,7 @@ class ClassicalEngine:
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v11"
+    model_id = "classical-v12"
 
     def __init__(
         self,
