@@ -225,8 +225,8 @@ class ClassicalEngine:
         click's distance r to the previous mask, assumes the missed part is about r
         wide. A thin part that joins the object far away (a leg, a hoof, a line) has the
         click r from the mask but only a few pixels from the part's edge, and the disk
-        then seeds the background around it. On the 38 tuning frames, positive clicks
-        from the third on, 25 px or more from the previous mask, lowered the IoU in the
+        then seeds the background around it. On the 38 tuning frames, positive clicks at
+        IoU 0.6 or more, 25 px or more from the previous mask, lowered the IoU in the
         mean, and their missed part was 2.5-4 times narrower than r (median). Such a
         click is also cut without the disk; when the cut with the disk adds more than
         ``overshoot_ratio`` times the pixels of the one without, the disk, not the
