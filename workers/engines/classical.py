@@ -24,6 +24,9 @@ Method (measured with ``bench/noc.py``, see ``docs/benchmarks-noc.md``):
 * Superpixels straddle object edges by a few pixels, so a second, pixel-level graph cut
   (``classical_refine``) re-decides a narrow band around the result's boundary with a
   contrast-sensitive pairwise term; clicks and scribbles are hard pixel constraints.
+  Its colour evidence is the global bins' and a local one: each band pixel is compared
+  with the nearest pixels, in position and colour, of the rings just inside and just
+  outside the band.
 * The score is an IoU estimate from the evidence along the cut (``classical_score``).
 """
 
@@ -88,19 +91,22 @@ class ClassicalEngine:
     many pixels (see :meth:`_predict`; 0 turns the check off).
     ``negative_growth_ratio``: a negative click whose result adds more than this times
     the square of its distance to the previous mask's boundary keeps none of the
-    additions (0 turns the check off).
+    additions (0 turns the check off). ``band_colour``: weight of the pixel band's
+    local colour model (``classical_refine.band_colour_llr``; 0 turns it off),
+    ``band_colour_scale``: how many pixels of distance weigh as much as one CIELAB
+    unit in it.
     """
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v12"
+    model_id = "classical-v13"
 
     def __init__(
         self,
         n_segments: int = 3000,
         compactness: float = 10.0,
         smoothness: float = 20.0,
-        colour_weight: float = 1.0,
+        colour_weight: float = 1.25,
         geodesic_weight: float = 2.0,
         prior_weight: float = 1.0,
         border_offset: float = 8.0,
@@ -125,6 +131,8 @@ class ClassicalEngine:
         overshoot_distance: float = 20.0,
         overshoot_after: int = 2,
         negative_growth_ratio: float = 20.0,
+        band_colour: float = 0.5,
+        band_colour_scale: float = 6.0,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -154,6 +162,8 @@ class ClassicalEngine:
         self.overshoot_distance = float(overshoot_distance)
         self.overshoot_after = int(overshoot_after)
         self.negative_growth_ratio = float(negative_growth_ratio)
+        self.band_colour = float(band_colour)
+        self.band_colour_scale = float(band_colour_scale)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
@@ -425,6 +435,8 @@ class ClassicalEngine:
             smoothness=self.pixel_smoothness,
             colour_weight=self.pixel_colour_weight,
             evidence_weight=self.pixel_evidence_weight,
+            band_colour=self.band_colour,
+            band_colour_scale=self.band_colour_scale,
         )
         mask = keep_connected_pixels(mask, seeds.pixel_seeds)
         score = confidence(evidence, fg, size, state.edges)

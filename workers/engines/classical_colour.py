@@ -29,6 +29,9 @@ NEIGHBOURS = 256
 #: Added to both local densities: a colour seen on neither side around a superpixel
 #: gives a ratio near 1 (no evidence) rather than a ratio of two tiny numbers.
 LOCAL_PRIOR = 0.02
+#: Labelled samples each pixel of the boundary band is compared with
+#: (:func:`nearest_colour_llr`).
+BAND_NEIGHBOURS = 12
 
 
 def mixture(hist: sp.csr_matrix, parts: list[np.ndarray | None]) -> np.ndarray:
@@ -135,3 +138,46 @@ def local_colour_llr(
     p_fg = (joint * f).sum(1) / np.maximum((spatial * f).sum(1), 1e-9)
     p_bg = (joint * (1.0 - f)).sum(1) / np.maximum((spatial * (1.0 - f)).sum(1), 1e-9)
     return np.log((p_fg + LOCAL_PRIOR) / (p_bg + LOCAL_PRIOR)).astype(np.float64)
+
+
+def nearest_colour_llr(
+    lab: np.ndarray,
+    foreground: np.ndarray,
+    background: np.ndarray,
+    query: np.ndarray,
+    scale: float,
+    k: int = BAND_NEIGHBOURS,
+) -> np.ndarray:
+    """``(h, w)`` log-odds that each ``query`` pixel is foreground, from the labels of
+    its ``k`` nearest labelled pixels (0 at the other pixels, and everywhere when a
+    side has fewer than ``k`` samples).
+
+    ``lab``: ``(h, w, 3)`` CIELAB image; ``foreground``, ``background``, ``query``:
+    ``(h, w) bool``. Distances are taken in the joint space of position and colour,
+    ``(x / scale, y / scale, L, a, b)``: ``scale`` is how many pixels weigh as much as
+    one CIELAB unit. With ``f`` foreground among the ``k`` neighbours, the odds are
+    ``(f + 1) / (k - f + 1)``.
+
+    The pixel cut of the boundary band (``classical_refine``) asks it with the pixels
+    just inside and just outside the band as samples: a pixel whose colour matches the
+    object a few pixels away counts as object even where the same colour is background
+    elsewhere in the image, which the global bins cannot tell apart
+    (``docs/benchmarks-noc.md``, v13)."""
+    out = np.zeros(query.shape, dtype=np.float64)
+    n_fg, n_bg = int(foreground.sum()), int(background.sum())
+    if n_fg < k or n_bg < k or not query.any():
+        return out
+    lab32 = lab.astype(np.float32)
+    inv = np.float32(1.0 / scale)
+
+    def features(where: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(where)
+        pos = np.column_stack([xs, ys]).astype(np.float32) * inv
+        return np.hstack([pos, lab32[ys, xs]])
+
+    samples = np.vstack([features(foreground), features(background)])
+    is_fg = np.concatenate([np.ones(n_fg, np.float32), np.zeros(n_bg, np.float32)])
+    _, index = cKDTree(samples).query(features(query), k=k)
+    f = is_fg[index].sum(axis=1)
+    out[query] = np.log((f + 1.0) / (k - f + 1.0))
+    return out

@@ -7,7 +7,14 @@ import cv2
 import maxflow
 import numpy as np
 
+from .classical_colour import nearest_colour_llr
 from .classical_state import ClassicalState
+
+#: Width in pixels of the rings just inside and just outside the band whose pixels
+#: teach the band colour model (:func:`band_colour_llr`), and the stride of the grid
+#: they are sampled on.
+RING = 6.0
+STRIDE = 2
 
 
 def disk(row: int, col: int, radius: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +105,40 @@ def grid_cut(
     return out
 
 
+def band_colour_llr(
+    lab: np.ndarray,
+    proposal: np.ndarray,
+    in_band: np.ndarray,
+    d_in: np.ndarray,
+    d_out: np.ndarray,
+    band: float,
+    scale: float,
+) -> np.ndarray:
+    """``(H, W)`` log-odds that each ``in_band`` pixel is foreground, learned from the
+    pixels beside the band (:func:`~.classical_colour.nearest_colour_llr`, ``scale``
+    pixels per CIELAB unit; 0 outside the band).
+
+    The samples are the ``proposal`` pixels up to ``RING`` pixels deeper than the band
+    on either side (``d_in`` / ``d_out``: ``(H, W)`` distance to the proposal's
+    background / foreground), every ``STRIDE``-th row and column: labels the band's
+    cut keeps, close enough to the band to know its local colours. Only the band's
+    bounding box, grown by the ring, is looked at."""
+    h, w = proposal.shape
+    ys, xs = np.nonzero(in_band)
+    grow = int(np.ceil(band + RING)) + 1
+    y0, y1 = max(int(ys.min()) - grow, 0), min(int(ys.max()) + grow + 1, h)
+    x0, x1 = max(int(xs.min()) - grow, 0), min(int(xs.max()) + grow + 1, w)
+    crop = (slice(y0, y1), slice(x0, x1))
+    grid = (np.arange(y0, y1)[:, None] % STRIDE == 0) & (np.arange(x0, x1)[None, :] % STRIDE == 0)
+    prop = proposal[crop]
+    inner, outer = d_in[crop], d_out[crop]
+    foreground = grid & prop & (inner > band) & (inner <= band + RING)
+    background = grid & ~prop & (outer > band) & (outer <= band + RING)
+    out = np.zeros((h, w), dtype=np.float64)
+    out[crop] = nearest_colour_llr(lab[crop], foreground, background, in_band[crop], scale)
+    return out
+
+
 def refine_band(
     state: ClassicalState,
     proposal: np.ndarray,
@@ -108,15 +149,19 @@ def refine_band(
     smoothness: float,
     colour_weight: float,
     evidence_weight: float,
+    band_colour: float = 0.0,
+    band_colour_scale: float = 1.0,
 ) -> np.ndarray:
     """Pixel-level graph cut in a band of ``band`` pixels around the boundary of the
     superpixel ``proposal`` (superpixels straddle edges by a few pixels).
 
     Pixels outside the band keep their proposal label and act as boundary conditions;
     inside, the unary is the superpixel ``evidence`` (``(H, W)``) plus the per-pixel
-    colour log-likelihood ratio ``llr_bins`` of each pixel's colour bin; the pairwise
-    term is the contrast-sensitive one of :func:`grid_cut`. ``pixel_seeds`` (rows,
-    cols, positive) are hard."""
+    colour log-likelihood ratio ``llr_bins`` of each pixel's colour bin, plus
+    ``band_colour`` times the band colour model's log-odds (:func:`band_colour_llr`,
+    ``band_colour_scale`` pixels per CIELAB unit); the pairwise term is the
+    contrast-sensitive one of :func:`grid_cut`. ``pixel_seeds`` (rows, cols,
+    positive) are hard."""
     if band <= 0 or not proposal.any() or proposal.all():
         return proposal
     h, w = proposal.shape
@@ -134,6 +179,9 @@ def refine_band(
     # edge, so inside the band it only breaks ties; pixel colour and edges decide.
     unary = evidence_weight * np.clip(evidence[y0:y1, x0:x1], -2, 2)
     unary = unary + colour_weight * np.clip(llr_bins[bins], -3, 3)
+    if band_colour > 0:
+        near = band_colour_llr(state.lab, proposal, in_band, d_in, d_out, band, band_colour_scale)
+        unary = unary + band_colour * near[y0:y1, x0:x1]
     hard_fg = np.zeros_like(crop_band)
     hard_bg = np.zeros_like(crop_band)
     ch, cw = crop_band.shape
