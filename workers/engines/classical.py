@@ -99,18 +99,18 @@ class ClassicalEngine:
 
     name = "classical"
     #: Bump whenever the algorithm or a default changes (cached states are keyed on it).
-    model_id = "classical-v13"
+    model_id = "classical-v14"
 
     def __init__(
         self,
-        n_segments: int = 3000,
+        n_segments: int = 4500,
         compactness: float = 10.0,
         smoothness: float = 20.0,
         colour_weight: float = 1.25,
         geodesic_weight: float = 2.0,
         prior_weight: float = 1.0,
         border_offset: float = 8.0,
-        band: float = 6.0,
+        band: float = 8.0,
         pixel_smoothness: float = 8.0,
         pixel_colour_weight: float = 0.5,
         colour_reach: float = 1.5,
@@ -190,7 +190,7 @@ class ClassicalEngine:
         return state
 
     def _warm(self, state: ClassicalState) -> None:
-        """Compute the local colour model's neighbourhoods (~0.1 s at 3000
+        """Compute the local colour model's neighbourhoods (~0.1 s at 4500
         superpixels). They are derived data, kept on the state object but not
         serialised, so a state loaded from storage gets them here."""
         if self.local_colour > 0:
