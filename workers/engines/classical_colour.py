@@ -160,8 +160,8 @@ def nearest_colour_llr(
 
     The pixel cut of the boundary band (``classical_refine``) asks it with the pixels
     just inside and just outside the band as samples: a pixel whose colour matches the
-    object a few pixels away counts as object even where the same colour is background
-    elsewhere in the image, which the global bins cannot tell apart
+    object's along the same stretch of boundary counts as object even where the same
+    colour is background elsewhere in the image, which the global bins cannot tell apart
     (``docs/benchmarks-noc.md``, v13)."""
     out = np.zeros(query.shape, dtype=np.float64)
     n_fg, n_bg = int(foreground.sum()), int(background.sum())

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from workers.engines import build_engine
+from workers.engines import build_engine, classical_refine
 from workers.engines.base import Click, Prediction, Prompts, Scribble
 from workers.engines.classical import ClassicalEngine, ClassicalState
 from workers.engines.classical_seeds import Seeds
@@ -89,6 +89,23 @@ def test_built_by_name() -> None:
     assert isinstance(eng, ClassicalEngine)
     assert eng.name == "classical"
     assert eng.model_id.startswith("classical-")
+
+
+def test_the_band_colour_model_is_asked_unless_switched_off(disc, monkeypatch) -> None:
+    state, gt = disc
+    scales: list[float] = []
+    original = classical_refine.band_colour_llr
+
+    def spy(lab, proposal, in_band, d_in, d_out, band, scale):
+        scales.append(scale)
+        return original(lab, proposal, in_band, d_in, d_out, band, scale)
+
+    monkeypatch.setattr(classical_refine, "band_colour_llr", spy)
+    prompts = Prompts(clicks=[Click(80, 60, True)])
+    on = ClassicalEngine(band_colour_scale=3.0).predict(state, prompts)
+    assert scales == [3.0] and iou(gt, on.mask) > 0.8
+    off = ClassicalEngine(band_colour=0.0).predict(state, prompts)
+    assert scales == [3.0] and iou(gt, off.mask) > 0.8
 
 
 def test_single_positive_click(engine, disc) -> None:

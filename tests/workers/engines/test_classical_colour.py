@@ -104,12 +104,13 @@ def test_nearest_colour_model_follows_the_labels_nearby() -> None:
     lab, obj = _crossed_halves()
     cols = np.arange(120)[None, :]
     rows = np.arange(60)[:, None]
-    away = (np.abs(rows - 30) >= 8) & np.ones((60, 120), bool)  # not at the colour seam
+    away = np.broadcast_to(np.abs(rows - 30) >= 8, (60, 120))  # not at the colour seam
     foreground = away & (cols >= 44) & (cols < 54)
     background = away & (cols >= 66) & (cols < 76)
     query = away & (cols >= 54) & (cols < 66)
     odds = nearest_colour_llr(lab, foreground, background, query, scale=4.0)
-    # The global model cannot tell: each colour is object on one side, not the other.
+    # Each colour is object on one side and background on the other: only where the
+    # labelled neighbours lie tells them apart.
     assert np.all(odds[query & obj] > 1.5)
     assert np.all(odds[query & ~obj] < -1.5)
     assert np.all(odds[~query] == 0)
