@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from annotator import task_routes
 from annotator.env import (
     env_bool,
     env_choice,
@@ -138,16 +139,20 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_DEFAULT_QUEUE = "jobs"
-CELERY_TASK_ROUTES = {
-    "workers.predict": {"queue": "interactive"},
-    "workers.embed_asset": {"queue": "embed"},
-}
+CELERY_TASK_DEFAULT_QUEUE = task_routes.JOBS
+# Routes come from the one list of tasks (annotator/task_routes.py); call sites never
+# name a queue.
+CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in task_routes.TASK_QUEUES.items()}
 # One message at a time per process: a long job must not hold interactive clicks hostage.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = False
+# Job tasks are acknowledged when they end (acks_late) and a lost pool process does not
+# requeue the message (reject_on_worker_lost off): the job lifecycle decides instead,
+# from the job's heartbeat (workers/runtime/lifecycle.py), so a job that kills its
+# worker is retried a bounded number of times, not forever.
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 
 # --- media storage --------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
@@ -207,6 +212,19 @@ EMBEDDING_CACHE_MB = env_int("EMBEDDING_CACHE_MB", 1024, minimum=0)
 # Images embedded in one encoder pass by the embed queue (SAM); queued jobs are claimed.
 EMBED_BATCH_SIZE = env_int("EMBED_BATCH_SIZE", 4, minimum=1)
 PREDICT_TIMEOUT_S = env_float("PREDICT_TIMEOUT_S", 10.0, minimum=0.1)
+
+# --- job lifecycle (workers/runtime/lifecycle.py) ----------------------------------------
+# A running job's worker stamps ``Job.heartbeat`` every JOB_HEARTBEAT_S; a job without a
+# stamp for JOB_STALE_AFTER_S lost its worker and is run again (a fresh delivery), at
+# most JOB_MAX_ATTEMPTS times in all, then failed with an error that says why.
+JOB_HEARTBEAT_S = env_float("JOB_HEARTBEAT_S", 10.0, minimum=0.1)
+JOB_STALE_AFTER_S = env_float("JOB_STALE_AFTER_S", 60.0, minimum=0.5)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2, minimum=1)
+if JOB_STALE_AFTER_S < 2 * JOB_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        f"JOB_STALE_AFTER_S={JOB_STALE_AFTER_S:g} must be at least twice "
+        f"JOB_HEARTBEAT_S={JOB_HEARTBEAT_S:g} (one late beat must not look like a dead worker)"
+    )
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {

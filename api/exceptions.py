@@ -1,6 +1,7 @@
 """Every API error is ``{"detail": str, "code": str, ...}`` with a 4xx/5xx status.
 
-Domain errors from ``annotator.errors`` are mapped here, in one place, so views stay thin.
+Domain errors from ``annotator.errors`` (and format errors from ``formats``) are mapped
+here, in one place, so views stay thin.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from annotator.errors import (
     Unavailable,
     WorkerFailed,
 )
+from formats.errors import FormatError
 
 _STATUS: dict[type[DomainError], int] = {
     InvalidInput: status.HTTP_400_BAD_REQUEST,
@@ -50,6 +52,9 @@ def _first_message(detail: Any) -> tuple[str, str]:
 
 
 def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, FormatError):
+        # Input that breaks a shared format (an RLE, the prompt schema): always a 400.
+        return Response({"detail": exc.message, "code": exc.code}, status=400)
     if isinstance(exc, DomainError):
         status_code = next(
             (code for cls, code in _STATUS.items() if isinstance(exc, cls)),

@@ -35,13 +35,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from formats.rle import encode_mask  # noqa: E402
 from workers.export import (  # noqa: E402 - needs the path above when run as a script
     ExportAnnotation,
     ExportCategory,
     ExportImage,
     build_writer,
 )
-from workers.export.rle import encode_mask  # noqa: E402
 
 HEIGHT, WIDTH, PER_IMAGE = 480, 640, 20
 CATEGORIES = [ExportCategory(i + 1, f"class{i}", "#" + f"{40 * i:02x}8040") for i in range(4)]

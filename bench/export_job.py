@@ -42,11 +42,10 @@ def build_project(var_dir: str, n_masks: int) -> None:
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
-    from annotator.masks import mask_stats
     from annotator.models import Annotation, Asset
     from annotator.services.projects import create_project
     from bench.export import HEIGHT, PER_IMAGE, WIDTH, masks
-    from workers.export.rle import encode_mask
+    from formats.rle import encode_mask, mask_stats
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")

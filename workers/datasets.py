@@ -19,7 +19,6 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
-from annotator.masks import MaskError, mask_stats, validate_rle
 from annotator.models import (
     Annotation,
     AnnotationSource,
@@ -32,6 +31,7 @@ from annotator.models import (
 )
 from annotator.services.assets import delete_asset, display_path, ingest_upload
 from annotator.services.projects import COLOR_RE, next_color
+from formats.rle import MaskError, mask_stats, validate_rle
 from workers.export import (
     ExportAnnotation,
     ExportCategory,

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from annotator.masks import decode_mask, encode_mask
 from annotator.media import load_rgb
 from annotator.models import Asset, Frame
 from annotator.redis_client import get_redis
 from annotator.services.assets import display_path
+from formats.rle import decode_mask, encode_mask
 from workers.engines import Click, Engine, Prompts, Scribble, build_engine
 from workers.engines.embedding_cache import EmbeddingCache, embedding_key
 

@@ -6,7 +6,7 @@ from .annotations import (
     ReviewStatus,
 )
 from .assets import Asset, AssetKind, AssetStatus, EmbeddingStatus, Frame
-from .exports import EXPORT_FORMATS, Export
+from .exports import Export
 from .jobs import FINISHED_STATUSES, Job, JobStatus, QueueItem
 from .projects import LabelClass, Membership, Project, Role
 
@@ -18,7 +18,6 @@ __all__ = [
     "AssetKind",
     "AssetStatus",
     "EmbeddingStatus",
-    "EXPORT_FORMATS",
     "Export",
     "FINISHED_STATUSES",
     "Frame",

@@ -9,8 +9,6 @@ from django.db import models
 from .jobs import Job
 from .projects import Project
 
-EXPORT_FORMATS = ("coco", "masks", "yolo-seg", "native")
-
 
 class Export(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")

@@ -21,10 +21,14 @@ FINISHED_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class Job(models.Model):
-    """Long work done by a worker. The worker claims the row (queued -> running) with a
-    conditional UPDATE, reports ``progress`` in [0, 1], and stores ``result`` or
-    ``error``. Cancelling sets ``cancelled``; the worker notices at its next progress
-    report and stops."""
+    """Long work done by a worker, through one lifecycle (``workers/runtime/lifecycle``).
+
+    A delivery of the job's task claims the row (queued -> running, only the delivery
+    named by ``celery_id``) with a conditional UPDATE, stamps ``heartbeat`` while it
+    runs, reports ``progress`` in [0, 1] and stores ``result`` or ``error``. Cancelling
+    sets ``cancelled``; the worker notices at its next progress report and stops. A
+    running job whose heartbeat stops (its worker died) is run again with a new
+    ``celery_id`` or, after ``JOB_MAX_ATTEMPTS`` claims (``attempts``), failed."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     asset = models.ForeignKey(
@@ -38,6 +42,9 @@ class Job(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     celery_id = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True, default="")  # "host:pid" of the run
+    heartbeat = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -47,7 +54,10 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["project", "status"])]
+        indexes = [
+            models.Index(fields=["project", "status"]),
+            models.Index(fields=["status", "heartbeat"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"

@@ -9,7 +9,6 @@ from django.db import transaction
 from django.db.models import F
 
 from annotator.errors import Conflict, InvalidInput
-from annotator.masks import MaskError, mask_stats, validate_rle
 from annotator.models import (
     Annotation,
     AnnotationRevision,
@@ -18,6 +17,7 @@ from annotator.models import (
     LabelClass,
     ReviewStatus,
 )
+from formats.rle import MaskError, mask_stats, validate_rle
 
 
 def frame_size(asset: Asset, frame: int) -> tuple[int, int]:

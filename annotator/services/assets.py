@@ -97,7 +97,6 @@ def ingest_upload(
             start_job(
                 project=project,
                 kind="thumbnail",
-                task="workers.make_thumbnail",
                 user=user,
                 asset=asset,
             )
@@ -119,8 +118,6 @@ def queue_embedding(asset: Asset, user: User | None = None) -> None:
     start_job(
         project=asset.project,
         kind="embed",
-        task="workers.embed_asset",
-        queue="embed",
         user=user,
         asset=asset,
     )

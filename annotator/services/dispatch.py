@@ -2,6 +2,8 @@
 
 The web process never imports ``workers``: tasks are sent by name, and only after the
 surrounding transaction commits, so a worker never looks for a row that is not there.
+The queue comes from the task's route (``annotator/task_routes.py``), never from the
+call site.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ from typing import Any
 
 from django.db import transaction
 
+from annotator import task_routes
 from annotator.celery import app
 
-QUEUES = ("interactive", "embed", "jobs")
 
-
-def send_task(name: str, args: list[Any], queue: str, **options: Any) -> str:
-    """Send now (for callers outside a transaction or that need the id). Returns the id."""
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}")
+def send_task(name: str, args: list[Any], **options: Any) -> str:
+    """Send now (for callers outside a transaction or that need the id). Returns the id.
+    ``KeyError`` for a task name that has no route."""
+    queue = task_routes.queue_of(name)
     result = app.send_task(name, args=args, queue=queue, **options)
     return str(result.id)
 
 
-def send_task_on_commit(name: str, args: list[Any], queue: str, task_id: str | None = None) -> None:
-    transaction.on_commit(lambda: send_task(name, args, queue, task_id=task_id))
+def send_task_on_commit(name: str, args: list[Any], task_id: str | None = None) -> None:
+    task_routes.queue_of(name)  # an unknown name fails here, inside the caller's transaction
+    transaction.on_commit(lambda: send_task(name, args, task_id=task_id))

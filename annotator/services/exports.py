@@ -16,11 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.errors import InvalidInput, TooLarge
-from annotator.models import EXPORT_FORMATS, Export, Job, Project, ReviewStatus
+from annotator.models import Export, Job, Project, ReviewStatus
 from annotator.services.jobs import start_job
+from formats.archives import EXPORT_FORMATS, IMPORT_FORMATS
 
 logger = logging.getLogger(__name__)
-IMPORT_FORMATS = ("coco", "native")
 
 
 def _ids(value: Any, what: str) -> list[int] | None:
@@ -73,7 +73,6 @@ def start_export(project: Project, user: User, body: dict[str, Any]) -> Export:
         job = start_job(
             project=project,
             kind="export",
-            task="workers.export_project",
             user=user,
             params={"format": fmt, **options},
         )
@@ -135,7 +134,6 @@ def start_import(
             return start_job(
                 project=project,
                 kind="import",
-                task="workers.import_dataset",
                 user=user,
                 params={
                     "archive": paths[0],

@@ -1,4 +1,8 @@
-"""Creating, claiming, reporting on and cancelling background jobs."""
+"""Starting and cancelling background jobs: the web side of the job lifecycle.
+
+Claiming, progress, heartbeats, finishing, failing and recovering a job whose worker
+died are the workers' side, written once in ``workers/runtime/lifecycle.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from annotator import task_routes
 from annotator.celery import app
 from annotator.models import Asset, Job, JobStatus, Project
 from annotator.services.dispatch import send_task_on_commit
@@ -18,21 +22,18 @@ from annotator.services.dispatch import send_task_on_commit
 logger = logging.getLogger(__name__)
 
 
-class JobCancelled(Exception):
-    """Raised inside a worker when the job it runs was cancelled."""
-
-
 def start_job(
     *,
     project: Project,
     kind: str,
-    task: str,
-    queue: str = "jobs",
     user: User | None = None,
     asset: Asset | None = None,
     params: dict[str, Any] | None = None,
 ) -> Job:
-    """Create a queued Job and send ``task(job_id)`` once the transaction commits."""
+    """Create a queued Job of ``kind`` and send its task (``task_routes.JOB_TASKS``) with
+    ``(job_id,)`` once the transaction commits. The message's id is the job's
+    ``celery_id``: the delivery that may claim it."""
+    task = task_routes.JOB_TASKS[kind]
     celery_id = str(uuid.uuid4())
     job = Job.objects.create(
         project=project,
@@ -42,46 +43,8 @@ def start_job(
         created_by=user,
         celery_id=celery_id,
     )
-    send_task_on_commit(task, [job.pk], queue, task_id=celery_id)
+    send_task_on_commit(task, [job.pk], task_id=celery_id)
     return job
-
-
-def claim_job(job_id: int) -> Job | None:
-    """Move a job from queued to running, or pick up a running one that a lost worker
-    left behind (``acks_late`` redelivers it). Returns None when the job is finished,
-    cancelled or gone, so running a task twice does no harm."""
-    claimed = Job.objects.filter(
-        Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING), pk=job_id
-    ).update(status=JobStatus.RUNNING, started=timezone.now())
-    if not claimed:
-        return None
-    return Job.objects.get(pk=job_id)
-
-
-def report_progress(job_id: int, progress: float, message: str = "") -> None:
-    """Store progress in [0, 1]; raises :class:`JobCancelled` when the job was cancelled
-    meanwhile (the conditional UPDATE touches no row then)."""
-    updated = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        progress=max(0.0, min(1.0, float(progress))), message=message[:255]
-    )
-    if not updated:
-        raise JobCancelled(f"job {job_id} is no longer running")
-
-
-def finish_job(job_id: int, result: dict[str, Any] | None = None) -> bool:
-    return bool(
-        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            status=JobStatus.DONE, progress=1.0, result=result, finished=timezone.now()
-        )
-    )
-
-
-def fail_job(job_id: int, error: str) -> bool:
-    return bool(
-        Job.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-            status=JobStatus.FAILED, error=error[:10_000], finished=timezone.now()
-        )
-    )
 
 
 def cancel_job(job: Job) -> Job:

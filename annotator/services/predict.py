@@ -8,12 +8,13 @@ import redis
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
+from annotator import task_routes
 from annotator.celery import app
 from annotator.errors import InvalidInput, Unavailable, WorkerFailed
 from annotator.models import Asset
-from annotator.prompts import validate_engine, validate_prompts
 from annotator.redis_client import new_reply_key, queue_has_worker, wait_reply
 from annotator.services.annotations import frame_size
+from formats.prompts import validate_engine, validate_prompts
 
 RETRY_AFTER_S = 2
 
@@ -21,8 +22,9 @@ RETRY_AFTER_S = 2
 def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
     """Send a predict request to the ``interactive`` queue and wait for the mask.
 
-    Raises ``InvalidInput`` for bad prompts (nothing is queued then) and ``Unavailable``
-    (503 + Retry-After) when no worker serves the queue or none answers in time."""
+    Raises ``InvalidInput`` / ``PromptError`` for bad prompts (nothing is queued then)
+    and ``Unavailable`` (503 + Retry-After) when no worker serves the queue or none
+    answers in time."""
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object", "invalid_prompt")
     engine = validate_engine(body.get("engine"))
@@ -35,7 +37,7 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
         raise InvalidInput("frame must be an integer", "invalid_frame")
     height, width = frame_size(asset, frame)
     prompts = validate_prompts(body, width, height)
-    if not queue_has_worker("interactive"):
+    if not queue_has_worker(task_routes.INTERACTIVE):
         raise Unavailable(
             "no worker is serving interactive requests right now",
             "no_worker",
@@ -45,14 +47,14 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
     reply_key = new_reply_key()
     try:
         result = app.send_task(
-            "workers.predict",
+            task_routes.PREDICT,
             args=[asset.pk, frame, engine, prompts],
             kwargs={"reply_key": reply_key, "checksum": asset.checksum},
             ignore_result=True,  # the answer comes on the reply list, not the result backend
             # Logged instead of the prompts (a mask's RLE can be long; no need to format it).
             argsrepr=f"asset={asset.pk} frame={frame} engine={engine}",
             kwargsrepr="",
-            queue="interactive",
+            queue=task_routes.queue_of(task_routes.PREDICT),
             expires=timeout,  # a request nobody waits for any more must not run later
         )
         answer = wait_reply(reply_key, timeout)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from annotator.models import EXPORT_FORMATS, Export
+from annotator.models import Export
+from formats.archives import EXPORT_FORMATS, IMPORT_FORMATS
 
 
 class ExportSerializer(serializers.ModelSerializer[Export]):
@@ -40,4 +41,4 @@ class ExportRequestSerializer(serializers.Serializer[None]):
 class ImportRequestSerializer(serializers.Serializer[None]):
     file = serializers.FileField(allow_empty_file=False)
     images = serializers.FileField(required=False, allow_empty_file=False)
-    format = serializers.ChoiceField(choices=["coco", "native"], required=False)
+    format = serializers.ChoiceField(choices=IMPORT_FORMATS, required=False)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.redis_client import get_redis, queue_has_worker
-from annotator.services.dispatch import QUEUES
+from annotator.task_routes import QUEUES
 
 
 class HealthView(APIView):

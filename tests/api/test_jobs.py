@@ -27,7 +27,6 @@ def make_job(team: dict[str, Any], creator: str = "annotator", **fields: Any) ->
     return job_service.start_job(
         project=team["project"],
         kind=fields.pop("kind", "export"),
-        task="workers.export",
         user=team[creator],
         **fields,
     )

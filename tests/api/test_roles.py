@@ -162,7 +162,7 @@ def world(team: dict[str, Any], make_user: Any, monkeypatch: pytest.MonkeyPatch)
         mask=rle_of(box_mask(HEIGHT, WIDTH, 5, 5, 15, 15)),
         author=team["annotator"],
     )
-    job = start_job(project=project, kind="export", task="workers.export", user=team["annotator"])
+    job = start_job(project=project, kind="export", user=team["annotator"])
     return World(
         project=project,
         label=team["label"],

@@ -15,8 +15,8 @@ from django.utils import timezone
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from annotator.masks import encode_mask
 from annotator.models import Annotation, Asset, Export, Job
+from formats.rle import encode_mask
 from tests.conftest import png_bytes, wait_for_job
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

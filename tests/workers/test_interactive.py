@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from annotator.masks import encode_mask
 from annotator.models import Asset
+from formats.rle import encode_mask
 from workers.interactive import prompts_from_json, remember, remember_logits, run_prediction
 
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from formats.archives import EXPORT_FORMATS
 from workers.export.records import ExportAnnotation, ExportCategory, ExportImage
 
 FORMAT_VERSION = 1
@@ -262,14 +263,15 @@ class Writer(ABC):
 def _registry() -> dict[str, type[Writer]]:
     # Imported here: the format modules import this one.
     from workers.export.coco import CocoWriter
-    from workers.export.masks import MasksWriter
+    from workers.export.mask_pngs import MasksWriter
     from workers.export.native import NativeWriter
     from workers.export.yolo import YoloSegWriter
 
     return {w.format_name: w for w in (CocoWriter, MasksWriter, YoloSegWriter, NativeWriter)}
 
 
-FORMATS: tuple[str, ...] = ("coco", "masks", "yolo-seg", "native")
+#: The export formats (the web side's list; a test pins it to the writers above).
+FORMATS: tuple[str, ...] = EXPORT_FORMATS
 
 
 def build_writer(

@@ -18,6 +18,7 @@ from typing import Any
 
 from pycocotools import mask as mask_utils
 
+from formats.rle import check_rle
 from workers.export.archive import (
     ArchiveError,
     ArchiveErrorCode,
@@ -35,7 +36,6 @@ from workers.export.archive import (
     sort_annotations,
 )
 from workers.export.records import ExportCategory, ImportAnnotation, ImportImage
-from workers.export.rle import check_rle
 
 
 def _number(value: Any) -> bool:

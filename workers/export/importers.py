@@ -11,6 +11,7 @@ import os
 import zipfile
 from pathlib import Path
 
+from formats.archives import IMPORT_FORMATS
 from workers.export.archive import (
     ArchiveError,
     ArchiveErrorCode,
@@ -22,8 +23,6 @@ from workers.export.base import MANIFEST_NAME
 from workers.export.coco import ANNOTATIONS_NAME as COCO_JSON
 from workers.export.coco_import import load_coco
 from workers.export.native_import import is_native, load_native
-
-IMPORT_FORMATS = ("coco", "native")
 
 
 def _coco_member(source: CheckedZip) -> str:

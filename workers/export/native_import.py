@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from formats.rle import SizeMismatch, check_rle
 from workers.export.archive import (
     ArchiveError,
     ArchiveErrorCode,
@@ -29,7 +30,6 @@ from workers.export.archive import (
 from workers.export.base import FORMAT_VERSION, MANIFEST_NAME
 from workers.export.native import ANNOTATIONS_NAME, CATEGORIES_NAME, IMAGES_NAME
 from workers.export.records import ExportCategory, ImportAnnotation, ImportImage
-from workers.export.rle import SizeMismatch, check_rle
 
 
 def is_native(source: CheckedZip) -> bool:

@@ -8,7 +8,7 @@ Conventions
 * Masks travel as COCO compressed RLE: ``{"size": [h, w], "counts": str}``, exactly what
   ``pycocotools.mask.encode`` writes for a Fortran-ordered ``(h, w) uint8`` mask, with
   ``counts`` decoded from ASCII bytes to ``str`` (JSON-friendly, ~10-50x smaller than
-  the mask). Use :func:`workers.export.rle.encode_mask` to build one.
+  the mask). Use :func:`formats.rle.encode_mask` to build one.
 * Colours are ``"#rrggbb"`` strings.
 * ``interaction`` is ``{"clicks": [{"x", "y", "positive", "t"}], "box": [x0, y0, x1, y1]
   | None, "scribbles": [{"points": [[x, y], ...], "positive", "t"}]}`` or ``None``.

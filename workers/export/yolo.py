@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 import yaml
 
+from formats.rle import decode_rle
 from workers.export.base import IMAGES_DIR, Writer, image_stem, write_member
 from workers.export.records import ExportAnnotation, ExportCategory, ExportImage
-from workers.export.rle import decode_rle
 
 LABELS_DIR = "labels/"
 DATA_YAML = "data.yaml"

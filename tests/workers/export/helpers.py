@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from formats.rle import encode_mask
 from workers.export import (
     ExportAnnotation,
     ExportCategory,
     ExportImage,
     build_writer,
 )
-from workers.export.rle import encode_mask
 
 # Not sorted by id on purpose: class indices must follow this order, not the ids.
 CATEGORIES = [

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from formats.rle import decode_rle, encode_mask
 from tests.workers.export.helpers import Project, feed, small_project
 from workers.export import (
     ArchiveError,
@@ -24,7 +25,6 @@ from workers.export import (
     build_writer,
     validate_and_load,
 )
-from workers.export.rle import decode_rle, encode_mask
 
 Code = ArchiveErrorCode
 

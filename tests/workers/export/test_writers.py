@@ -14,9 +14,9 @@ import yaml
 from PIL import Image
 from pycocotools.coco import COCO
 
+from formats.rle import encode_mask
 from tests.workers.export.helpers import CATEGORIES, Project, ellipse, feed, small_project
 from workers.export import ExportAnnotation, ExportImage, build_writer
-from workers.export.rle import encode_mask
 from workers.export.yolo import mask_polygons
 
 

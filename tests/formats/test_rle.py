@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from annotator.masks import (
+from formats.rle import (
     MaskError,
     decode_mask,
     encode_mask,

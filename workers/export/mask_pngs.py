@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from formats.rle import decode_rle
 from workers.export.base import Writer, image_stem, json_bytes, write_member
 from workers.export.records import ExportAnnotation, ExportCategory, ExportImage
-from workers.export.rle import decode_rle
 
 MASKS_DIR = "masks/"
 MAX_CLASSES = 255  # palette images have 256 entries and index 0 is background

@@ -12,13 +12,19 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from formats.errors import FormatError
 
-class MaskError(ValueError):
+
+class MaskError(FormatError):
     """A mask that cannot be used; ``code`` is the API error code."""
 
-    def __init__(self, message: str, code: str = "invalid_mask") -> None:
-        super().__init__(message)
-        self.code = code
+    default_code = "invalid_mask"
+
+
+class SizeMismatch(MaskError):
+    """The RLE is well formed but was made for another image size."""
+
+    default_code = "mask_size_mismatch"
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,8 @@ def validate_rle(rle: Any, height: int, width: int) -> dict[str, Any]:
         raise MaskError("mask size must be [height, width] with positive integers")
     h, w = int(size[0]), int(size[1])
     if (h, w) != (height, width):
-        raise MaskError(
-            f"mask size [{h}, {w}] does not match the frame size [{height}, {width}]",
-            "mask_size_mismatch",
+        raise SizeMismatch(
+            f"mask size [{h}, {w}] does not match the frame size [{height}, {width}]"
         )
     counts = rle["counts"]
     if isinstance(counts, list):
@@ -141,3 +146,20 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
 def decode_mask(rle: dict[str, Any]) -> np.ndarray:
     """Validated RLE dict -> ``(H, W)`` bool array."""
     return mask_utils.decode(_as_pycoco(rle)).astype(bool)
+
+
+def decode_rle(rle: dict[str, Any]) -> np.ndarray:
+    """Compressed RLE (``str`` or ``bytes`` counts) -> ``(H, W) uint8`` mask of 0/1
+    (the export writers' form; :func:`decode_mask` gives bool)."""
+    decoded: np.ndarray = mask_utils.decode(_as_pycoco({**rle, "size": list(rle["size"])}))
+    return decoded
+
+
+def check_rle(rle: Any, height: int, width: int) -> dict[str, Any]:
+    """:func:`validate_rle` for imported masks, which must come compressed: uncompressed
+    (list) counts are refused here (importers convert them explicitly first). Raises
+    :class:`SizeMismatch` for a mask made for another size, :class:`MaskError` when the
+    runs do not tile the image exactly."""
+    if isinstance(rle, dict) and isinstance(rle.get("counts"), list):
+        raise MaskError("compressed RLE 'counts' must be a string", "invalid_rle")
+    return validate_rle(rle, height, width)

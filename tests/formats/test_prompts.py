@@ -8,15 +8,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from annotator.errors import InvalidInput
-from annotator.prompts import MAX_CLICKS, MAX_SCRIBBLE_POINTS, validate_engine, validate_prompts
+from formats.prompts import (
+    MAX_CLICKS,
+    MAX_SCRIBBLE_POINTS,
+    PromptError,
+    validate_engine,
+    validate_prompts,
+)
 from tests.annotator.sample_images import box_mask, rle_of
 
 W, H = 64, 48
 
 
-def refused(body: Any, code: str | None = None) -> InvalidInput:
-    with pytest.raises(InvalidInput) as caught:
+def refused(body: Any, code: str | None = None) -> PromptError:
+    with pytest.raises(PromptError) as caught:
         validate_prompts(body, W, H)
     if code is not None:
         assert caught.value.code == code, caught.value.message
@@ -207,6 +212,6 @@ def test_validate_engine_accepts(engine: str | None) -> None:
 
 @pytest.mark.parametrize("engine", ["", "SAM", "gpt", 1, True, ["sam"]])
 def test_validate_engine_rejects(engine: Any) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(PromptError) as caught:
         validate_engine(engine)
     assert caught.value.code == "unknown_engine"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.export.rle import SizeMismatch, check_rle, decode_rle, encode_mask, rle_run_lengths
+from formats.rle import SizeMismatch, check_rle, decode_rle, encode_mask, rle_run_lengths
 
 
 def runs_of(mask: np.ndarray) -> list[int]:
