@@ -1,7 +1,7 @@
 """The Celery app, configured from Django settings (``CELERY_*``).
 
 The web process only *sends* tasks by name (``send_task``), so it never imports the
-worker code or torch; workers discover ``workers.tasks``.
+worker code or torch; workers load ``workers.runtime.tasks``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
 app = Celery("annotator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Tasks live in the ``workers`` package, which is not a Django app: name it directly.
-app.conf.imports = ("workers.tasks",)
+# Tasks live in the worker runtime, which is not a Django app: name it directly.
+app.conf.imports = ("workers.runtime.tasks",)
 
 
 @worker_init.connect
 def remember_concurrency(sender: Any = None, **_: Any) -> None:
-    """Record the pool size for the pool processes (workers.process_setup sizes torch's
+    """Record the pool size for the pool processes (workers.runtime.torch_threads sizes torch's
     thread pool from it). Connected here because task modules load after this signal."""
     concurrency = getattr(sender, "concurrency", None)
     if concurrency:

@@ -202,7 +202,7 @@ THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 256, minimum=32)
 SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or None
 SAM_MODEL_TYPE = env_choice("SAM_MODEL_TYPE", "vit_b", ("vit_b", "vit_l", "vit_h", "tiny"))
 if env_str("SAM_CHECKPOINT") is None and (VAR_DIR / "models" / "active.json").is_file():
-    # Registered with `manage.py sam_checkpoint`; the environment, when set, wins.
+    # Registered with `python -m workers.runtime.sam_checkpoint`; the environment wins.
     _active = json.loads((VAR_DIR / "models" / "active.json").read_text())
     SAM_CHECKPOINT = str(_active["checkpoint"])
     SAM_MODEL_TYPE = str(_active["model_type"])

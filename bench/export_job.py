@@ -87,7 +87,7 @@ def build_project(var_dir: str, n_masks: int) -> None:
 def run_job(var_dir: str, out_dir: Path) -> None:
     _django(var_dir)
     from annotator.models import Project
-    from workers.datasets import write_project_export
+    from workers.runtime.exports import write_project_export
 
     project = Project.objects.get()
     with zipfile.ZipFile(out_dir / "export.zip", "w", zipfile.ZIP_DEFLATED) as archive:
@@ -100,7 +100,7 @@ def child(kind: str, arg: str, trace: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         if kind == "job":
             _django(arg)  # imports and setup are not part of the timed work
-            import workers.datasets  # noqa: F401  (pulls in every writer, cv2 included)
+            import workers.runtime.exports  # noqa: F401  (pulls in every writer, cv2 included)
         start = resource.getrusage(resource.RUSAGE_SELF)
         if trace:
             tracemalloc.start()

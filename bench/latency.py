@@ -81,7 +81,7 @@ def _match_worker_threads() -> None:
     so "direct" and "worker" run the same kernels with the same parallelism."""
     import torch
 
-    from workers.process_setup import torch_threads_for
+    from workers.runtime.torch_threads import torch_threads_for
 
     torch.set_num_threads(
         torch_threads_for(os.cpu_count() or 1, 2, os.environ.get("TORCH_THREADS"))

@@ -55,11 +55,14 @@ def create_annotation(
     frame: int,
     label: LabelClass,
     mask: Any,
-    author: User,
+    author: User | None,
     source: str = "manual",
     score: float | None = None,
     interaction: dict[str, Any] | None = None,
+    review_status: str = ReviewStatus.PENDING,
 ) -> Annotation:
+    """Validate and store one annotation (and the interaction that made it): the one
+    way rows are created, by the API and by imports alike."""
     check_label(asset, label)
     rle = check_mask(asset, frame, mask)
     stats = mask_stats(rle)
@@ -73,6 +76,7 @@ def create_annotation(
             bbox=stats.bbox,
             source=source,
             score=score,
+            review_status=review_status,
             author=author,
         )
         if interaction:
@@ -80,7 +84,9 @@ def create_annotation(
     return annotation
 
 
-def _store_interaction(annotation: Annotation, interaction: dict[str, Any], user: User) -> None:
+def _store_interaction(
+    annotation: Annotation, interaction: dict[str, Any], user: User | None
+) -> None:
     """Keep the prompts that produced (or refined) an annotation; each refinement adds one."""
     Interaction.objects.create(
         asset_id=annotation.asset_id,

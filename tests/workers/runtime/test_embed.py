@@ -12,9 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotator.models import Asset, EmbeddingStatus, Job, JobStatus
 from annotator.services.assets import ingest_upload
 from tests.conftest import png_bytes
-from workers import interactive
 from workers.engines.embedding_cache import embedding_key
-from workers.tasks.embeddings import embed_asset
+from workers.runtime import engine_pool
+from workers.runtime.embed import embed_asset
 
 pytestmark = pytest.mark.django_db
 
@@ -24,11 +24,11 @@ def tiny_sam(settings: Any, tiny_sam_checkpoint: Path) -> Iterator[None]:
     settings.SAM_CHECKPOINT = str(tiny_sam_checkpoint)
     settings.SAM_MODEL_TYPE = "tiny"
     settings.EMBED_BATCH_SIZE = 3
-    interactive._engines.clear()
-    interactive._caches.clear()
+    engine_pool._engines.clear()
+    engine_pool._caches.clear()
     yield
-    interactive._engines.clear()
-    interactive._caches.clear()
+    engine_pool._engines.clear()
+    engine_pool._caches.clear()
 
 
 def _assets(team: dict[str, Any], count: int) -> list[Asset]:
@@ -49,11 +49,11 @@ def test_one_task_embeds_queued_images_together(team: dict[str, Any], tiny_sam: 
     statuses = [Job.objects.get(pk=j.pk).status for j in jobs]
     assert statuses == [JobStatus.DONE, JobStatus.DONE, JobStatus.DONE, JobStatus.QUEUED]
     assert Job.objects.get(pk=jobs[0].pk).result["batch"] == [j.pk for j in jobs[:3]]
-    cache = interactive.get_cache("sam")
-    engine = interactive.get_engine("sam")
+    cache = engine_pool.get_cache("sam")
+    engine = engine_pool.get_engine("sam")
     for asset in assets[:3]:
         key = embedding_key(asset.pk, 0, engine.model_id, asset.checksum)
-        assert interactive.state_is_cached(cache, key)
+        assert engine_pool.state_is_cached(cache, key)
         assert Asset.objects.get(pk=asset.pk).embedding_status == EmbeddingStatus.READY
     # The companions' own messages arrive later and find nothing to do.
     finished = Job.objects.get(pk=jobs[1].pk).finished
@@ -70,6 +70,6 @@ def test_an_embedding_already_stored_is_not_recomputed(
     job = Job.objects.get(asset=asset, kind="embed")
     embed_asset(job.pk)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
-    interactive.get_cache("sam").clear_memory()
+    engine_pool.get_cache("sam").clear_memory()
     embed_asset(job.pk)
     assert Job.objects.get(pk=job.pk).result["computed"] == 0

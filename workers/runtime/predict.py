@@ -1,11 +1,22 @@
-"""The worker side of interactive segmentation: engines per process, the embedding
-cache over media storage, and prompt JSON -> engine prompts."""
+"""The ``predict`` task family (``interactive`` queue): click -> mask, and ``ping``.
+
+The web process waits on a Redis reply list named in the message
+(``annotator.redis_client.wait_reply``); the answer is the API's response body or
+``{"error", "code"}``, so no caller waits out its timeout. Per process, the last
+low-resolution logits of each returned mask are kept so a follow-up click that sends
+the mask back refines from SAM's logits; in Redis (shared by every process), the last
+result of each click sequence, so a client that sends only its clicks is refined from
+its previous result too.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -13,48 +24,28 @@ from typing import Any
 
 import numpy as np
 import redis
-from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from celery import shared_task
 
-from annotator.media import load_rgb
-from annotator.models import Asset, Frame
-from annotator.redis_client import get_redis
-from annotator.services.assets import display_path
+from annotator import task_routes
+from annotator.models import Asset
+from annotator.redis_client import get_redis, push_reply
 from formats.rle import decode_mask, encode_mask
-from workers.engines import Click, Engine, Prompts, Scribble, build_engine
-from workers.engines.embedding_cache import EmbeddingCache, embedding_key
+from workers.engines import Click, Prompts, Scribble
+from workers.engines.embedding_cache import embedding_key
+from workers.runtime.engine_pool import (
+    EngineNotConfigured,
+    frame_rgb,
+    get_cache,
+    get_engine,
+    resolve_engine_name,
+)
+
+logger = logging.getLogger(__name__)
 
 #: A Redis write to make later: ``(key, value, ttl_s)``.
 Memo = tuple[str, str, int]
 
-
-class EngineNotConfigured(Exception):
-    pass
-
-
-class StorageByteStore:
-    """Embedding states in Django's default storage (local files or S3)."""
-
-    def get(self, key: str) -> bytes | None:
-        try:
-            with default_storage.open(key, "rb") as stream:
-                return bytes(stream.read())
-        except (FileNotFoundError, OSError):
-            return None
-
-    def exists(self, key: str) -> bool:
-        return bool(default_storage.exists(key))
-
-    def put(self, key: str, data: bytes) -> None:
-        if default_storage.exists(key):
-            default_storage.delete(key)
-        default_storage.save(key, ContentFile(data))
-
-
 _lock = threading.Lock()
-_engines: dict[str, Engine] = {}
-_caches: dict[str, EmbeddingCache] = {}
 # The last low-resolution logits per returned mask, so a follow-up click that sends the
 # previous mask back refines from SAM's logits rather than from a binarised mask.
 _LOGITS: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -63,51 +54,6 @@ _LOGITS_MAX = 256
 # a client that sends its clicks but not the previous mask is still refined from it.
 SEQUENCE_KEY = "annotator:sequence:{digest}"
 SEQUENCE_TTL_S = 15 * 60
-
-
-def resolve_engine_name(requested: str) -> str:
-    if requested == "auto":
-        return "sam" if settings.SAM_CHECKPOINT else "classical"
-    if requested == "sam" and not settings.SAM_CHECKPOINT:
-        raise EngineNotConfigured("SAM is not configured on this worker (SAM_CHECKPOINT is unset)")
-    return requested
-
-
-def get_engine(name: str) -> Engine:
-    with _lock:
-        engine = _engines.get(name)
-        if engine is None:
-            if name == "sam":
-                engine = build_engine(
-                    "sam", checkpoint=settings.SAM_CHECKPOINT, model_type=settings.SAM_MODEL_TYPE
-                )
-            else:
-                engine = build_engine(name)
-            _engines[name] = engine
-            _caches[name] = EmbeddingCache(
-                engine, memory_limit_mb=settings.EMBEDDING_CACHE_MB, store=StorageByteStore()
-            )
-        return engine
-
-
-def get_cache(name: str) -> EmbeddingCache:
-    get_engine(name)
-    return _caches[name]
-
-
-def state_is_cached(cache: EmbeddingCache, key: str) -> bool:
-    """In memory, or in storage (without reading it)."""
-    if cache.contains(key):
-        return True
-    return isinstance(cache.store, StorageByteStore) and cache.store.exists(key)
-
-
-def frame_rgb(asset: Asset, frame: int) -> np.ndarray:
-    """``(H, W, 3) uint8`` RGB of one frame of an asset."""
-    row = Frame.objects.filter(asset=asset, index=frame).first()
-    path = row.image.name if row is not None and row.image.name else display_path(asset)
-    with asset.file.storage.open(path, "rb") as stream:
-        return load_rgb(stream)
 
 
 def _mask_key(scope: str, rle: dict[str, Any]) -> str:
@@ -238,3 +184,50 @@ def run_prediction(
         "previous_mask": previous,
     }
     return payload, result_memo(scope, prompts, rle)
+
+
+@shared_task(name=task_routes.PREDICT, acks_late=False, ignore_result=True)
+def predict(
+    asset_id: int,
+    frame: int,
+    engine: str,
+    prompts: dict[str, Any],
+    reply_key: str | None = None,
+    checksum: str | None = None,
+) -> dict[str, Any]:
+    """Click -> mask. Runs on the ``interactive`` queue; the web process waits on the
+    Redis list ``reply_key`` (see ``annotator.redis_client.wait_reply``). Errors the user
+    can fix come back as ``{"error", "code"}``; anything else as ``code: worker_error``
+    (logged here with its traceback), so the caller never waits for its timeout.
+    ``checksum``: the asset's, so a cached state is found without a query."""
+    memo = None
+    try:
+        payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum)
+    except Asset.DoesNotExist:
+        payload = {"error": "the asset no longer exists", "code": "not_found"}
+    except EngineNotConfigured as exc:
+        payload = {"error": str(exc), "code": "engine_unavailable"}
+    except ValueError as exc:
+        payload = {"error": str(exc), "code": "invalid_prompt"}
+    except Exception as exc:
+        logger.exception("predict failed for asset %s frame %s", asset_id, frame)
+        payload = {"error": f"{type(exc).__name__}: {exc}", "code": "worker_error"}
+    if reply_key:
+        # The result's memory rides in the reply's round trip (after the reply).
+        push_reply(reply_key, payload, also_set=memo)
+    else:
+        remember(memo)
+    return payload
+
+
+@shared_task(name=task_routes.PING, acks_late=False, ignore_result=False)
+def ping() -> dict[str, Any]:
+    """A no-op on the interactive queue: its round trip is the queue's own latency
+    (bench/latency.py subtracts it to split the overhead between HTTP and Celery). The
+    answer says which process served it and its CPU thread settings, for diagnosis."""
+    torch = sys.modules.get("torch")
+    return {
+        "pid": os.getpid(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+    }

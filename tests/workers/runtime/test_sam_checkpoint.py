@@ -5,8 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
+
+from workers.runtime.sam_checkpoint import CommandError, main
+from workers.runtime.sam_checkpoint import run as run_command
 
 
 @pytest.fixture
@@ -18,9 +19,7 @@ def var_dir(settings: Any, tmp_path: Path) -> Path:
 def test_it_registers_a_local_checkpoint_after_loading_it(
     var_dir: Path, tiny_sam_checkpoint: Path, capsys: Any
 ) -> None:
-    call_command(
-        "sam_checkpoint", "register", str(tiny_sam_checkpoint), "--model-type", "tiny", "--copy"
-    )
+    run_command(["register", str(tiny_sam_checkpoint), "--model-type", "tiny", "--copy"])
     active = json.loads((var_dir / "models" / "active.json").read_text())
     assert active == {
         "checkpoint": str(var_dir / "models" / tiny_sam_checkpoint.name),
@@ -34,9 +33,7 @@ def test_it_registers_a_local_checkpoint_after_loading_it(
 
 def test_it_refuses_weights_of_another_model_type(var_dir: Path, tiny_sam_checkpoint: Path) -> None:
     with pytest.raises(CommandError, match="do not load as vit_b"):
-        call_command(
-            "sam_checkpoint", "register", str(tiny_sam_checkpoint), "--model-type", "vit_b"
-        )
+        run_command(["register", str(tiny_sam_checkpoint), "--model-type", "vit_b"])
     assert not (var_dir / "models" / "active.json").exists()
 
 
@@ -44,6 +41,13 @@ def test_a_download_with_the_wrong_checksum_is_refused(var_dir: Path, tmp_path: 
     fake = tmp_path / "sam_vit_b_01ec64.pth"
     fake.write_bytes(b"not the real weights")
     with pytest.raises(CommandError):
-        call_command("sam_checkpoint", "download", "vit_b", "--url", fake.as_uri())
+        run_command(["download", "vit_b", "--url", fake.as_uri()])
     assert not (var_dir / "models" / "active.json").exists()
     assert not (var_dir / "models" / "sam_vit_b_01ec64.pth").exists()
+
+
+def test_the_command_line_reports_errors_with_exit_status_1(
+    var_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    assert main(["register", str(tmp_path / "missing.pth"), "--model-type", "vit_b"]) == 1
+    assert "is not a file" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-from workers.process_setup import torch_threads_for
+from workers.runtime.torch_threads import torch_threads_for
 
 
 def test_each_pool_process_gets_its_share_of_the_cores() -> None:

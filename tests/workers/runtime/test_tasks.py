@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from celery.exceptions import TaskRevokedError
 from django.db import transaction
 from pycocotools import mask as mask_utils
 
@@ -151,7 +152,7 @@ def test_a_worker_crash_answers_at_once_as_a_502(
 
 def test_the_reply_list_carries_the_answer_and_expires(redis_server: str) -> None:
     from annotator.redis_client import REPLY_TTL_S, get_redis, new_reply_key, wait_reply
-    from workers.tasks.embeddings import predict
+    from workers.runtime.predict import predict
 
     key = new_reply_key()
     # Run in this process: an asset that does not exist is a user error, answered.
@@ -171,7 +172,7 @@ def test_the_reply_carries_the_result_and_the_worker_remembers_it(
     """The task answers on the reply list and, in the same Redis round trip, keeps the
     result for the clicks-only client's next click."""
     from annotator.redis_client import new_reply_key, wait_reply
-    from workers.tasks.embeddings import predict
+    from workers.runtime.predict import predict
 
     asset = Asset.objects.get(pk=upload_image(team["owner"], team["project"].pk).json()["id"])
     first = {"x": 5.0, "y": 5.0, "positive": True}
@@ -195,18 +196,24 @@ def test_the_reply_carries_the_result_and_the_worker_remembers_it(
 def test_a_job_cancelled_before_it_runs_never_runs(
     celery_worker: Any, team: dict[str, Any], upload_image: Any
 ) -> None:
+    from annotator.celery import app
+
     asset_id = upload_image(team["owner"], team["project"].pk).json()["id"]
     asset = Asset.objects.get(pk=asset_id)
     wait_for_job(Job.objects.get(asset=asset, kind="thumbnail").pk)
     Asset.objects.filter(pk=asset_id).update(thumbnail="")
     with transaction.atomic():
-        job = start_job(
-            project=asset.project, kind="thumbnail", task="workers.make_thumbnail", asset=asset
-        )
+        job = start_job(project=asset.project, kind="thumbnail", asset=asset)
         cancel_job(job)
-    time.sleep(1.5)  # the message is delivered after commit; the worker must skip it
+    # The message is sent after commit; the worker's answer says what it did with it:
+    # dropped as revoked, or run and found nothing to do.
+    try:
+        outcome = app.AsyncResult(job.celery_id).get(timeout=30)
+    except TaskRevokedError:
+        outcome = "revoked"
+    assert outcome in ("revoked", "skipped")
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED
+    assert job.status == JobStatus.CANCELLED and job.attempts == 0
     assert not Asset.objects.get(pk=asset_id).thumbnail
 
 
@@ -217,8 +224,13 @@ def test_a_task_delivered_twice_does_no_harm(
 
     asset_id = upload_image(team["owner"], team["project"].pk).json()["id"]
     job = wait_for_job(Job.objects.get(asset_id=asset_id, kind="thumbnail").pk)
+    assert job.status == JobStatus.DONE
+    assert app.AsyncResult(job.celery_id).get(timeout=30) == "done"
     finished = job.finished
-    app.send_task("workers.make_thumbnail", args=[job.pk], queue="jobs")
-    time.sleep(1.0)
+    # The same message again (a redelivery), then a stray message with another id.
+    app.AsyncResult(job.celery_id).forget()
+    again = app.send_task("workers.make_thumbnail", args=[job.pk], task_id=job.celery_id)
+    stray = app.send_task("workers.make_thumbnail", args=[job.pk])
+    assert again.get(timeout=30) == "skipped" and stray.get(timeout=30) == "skipped"
     job.refresh_from_db()
-    assert job.status == JobStatus.DONE and job.finished == finished
+    assert job.status == JobStatus.DONE and job.finished == finished and job.attempts == 1

@@ -9,7 +9,7 @@ import pytest
 
 from annotator.models import Asset
 from formats.rle import encode_mask
-from workers.interactive import prompts_from_json, remember, remember_logits, run_prediction
+from workers.runtime.predict import prompts_from_json, remember, remember_logits, run_prediction
 
 
 def predict_for_asset(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from annotator.models import Job, JobStatus
-from workers.jobs import JobFailed, run_job
+from workers.runtime.lifecycle import JobFailed, run_job
 
 pytestmark = pytest.mark.django_db
 
