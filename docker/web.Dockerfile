@@ -17,6 +17,7 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY manage.py ./
+COPY formats formats
 COPY annotator annotator
 COPY api api
 COPY frontend frontend

@@ -11,6 +11,7 @@ COPY requirements.txt requirements-worker.txt ./
 RUN pip install torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu \
     && pip install -r requirements-worker.txt
 COPY manage.py ./
+COPY formats formats
 COPY annotator annotator
 COPY api api
 COPY frontend frontend

@@ -12,6 +12,7 @@ COPY requirements.txt requirements-worker.txt ./
 # PyPI's torch wheels for Linux x86_64 are CUDA builds.
 RUN pip install -r requirements-worker.txt
 COPY manage.py ./
+COPY formats formats
 COPY annotator annotator
 COPY api api
 COPY frontend frontend

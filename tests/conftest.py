@@ -220,7 +220,17 @@ def celery_worker(
     for queue in ("interactive", "embed", "jobs"):
         get_redis().delete(WORKER_ALIVE_KEY.format(queue=queue))
     with django_db_blocker.unblock():
-        env = worker_env({"SAM_CHECKPOINT": str(tiny_sam_checkpoint), "SAM_MODEL_TYPE": "tiny"})
+        env = worker_env(
+            {
+                "SAM_CHECKPOINT": str(tiny_sam_checkpoint),
+                "SAM_MODEL_TYPE": "tiny",
+                # Short heartbeats: a job whose worker stops is recovered within seconds
+                # (tests/workers/runtime/test_worker_loss.py).
+                "JOB_HEARTBEAT_S": "0.5",
+                "JOB_STALE_AFTER_S": "3",
+                "JOB_MAX_ATTEMPTS": "2",
+            }
+        )
     process = start_worker(env)
     wait_for_worker(process)
     yield process

@@ -9,6 +9,7 @@ import pytest
 from annotator.models import Job
 from annotator.services import jobs as job_service
 from tests.api.helpers import assert_error
+from workers.runtime import lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,12 @@ def make_job(team: dict[str, Any], creator: str = "annotator", **fields: Any) ->
     )
 
 
+def fail(job: Job, error: str) -> None:
+    """What a worker does with a job that fails: claim it, then fail it."""
+    lease = lifecycle.claim(job.pk, job.celery_id)
+    assert lease is not None and lifecycle.fail(lease, error)
+
+
 def test_it_shows_a_job(team: dict[str, Any], client_for: Any) -> None:
     job = make_job(team, params={"format": "coco"})
     body = client_for(team["viewer"]).get(f"/api/jobs/{job.pk}/").json()
@@ -43,14 +50,15 @@ def test_it_shows_a_job(team: dict[str, Any], client_for: Any) -> None:
 
 def test_it_shows_progress_and_the_result(team: dict[str, Any], client_for: Any) -> None:
     job = make_job(team)
-    assert job_service.claim_job(job.pk) is not None
-    job_service.report_progress(job.pk, 0.4, "halfway")
+    lease = lifecycle.claim(job.pk, job.celery_id)
+    assert lease is not None
+    lifecycle.report_progress(lease, 0.4, "halfway")
     client = client_for(team["owner"])
     body = client.get(f"/api/jobs/{job.pk}/").json()
     assert (body["status"], body["progress"], body["message"]) == ("running", 0.4, "halfway")
     assert body["started"] is not None
 
-    job_service.finish_job(job.pk, {"download": "/api/exports/1/download"})
+    lifecycle.finish(lease, {"download": "/api/exports/1/download"})
     body = client.get(f"/api/jobs/{job.pk}/").json()
     assert body["status"] == "done" and body["progress"] == 1.0
     assert body["result"] == {"download": "/api/exports/1/download"}
@@ -59,7 +67,7 @@ def test_it_shows_progress_and_the_result(team: dict[str, Any], client_for: Any)
 
 def test_it_shows_a_failure(team: dict[str, Any], client_for: Any) -> None:
     job = make_job(team)
-    job_service.fail_job(job.pk, "disk full")
+    fail(job, "disk full")
     body = client_for(team["owner"]).get(f"/api/jobs/{job.pk}/").json()
     assert (body["status"], body["error"]) == ("failed", "disk full")
 
@@ -69,7 +77,7 @@ def test_it_lists_the_jobs_of_a_project(
 ) -> None:
     first = make_job(team, kind="export")
     second = make_job(team, kind="thumbnail")
-    job_service.fail_job(second.pk, "broken")
+    fail(second, "broken")
     Job.objects.create(project=other_project, kind="export")
     client = client_for(team["reviewer"])
     url = f"/api/projects/{team['project'].pk}/jobs/"
@@ -101,11 +109,12 @@ def test_a_running_job_notices_the_cancel(
     team: dict[str, Any], client_for: Any, revoked: list[str]
 ) -> None:
     job = make_job(team)
-    job_service.claim_job(job.pk)
+    lease = lifecycle.claim(job.pk, job.celery_id)
+    assert lease is not None
     client_for(team["owner"]).post(f"/api/jobs/{job.pk}/cancel/")
-    with pytest.raises(job_service.JobCancelled):
-        job_service.report_progress(job.pk, 0.5)
-    assert not job_service.finish_job(job.pk, {"x": 1})
+    with pytest.raises(lifecycle.JobCancelled):
+        lifecycle.report_progress(lease, 0.5)
+    assert not lifecycle.finish(lease, {"x": 1})
     job.refresh_from_db()
     assert job.status == "cancelled" and job.result is None
 
@@ -167,11 +176,12 @@ def test_cancelling_a_finished_job_leaves_it_as_it_is(
     finish: str, team: dict[str, Any], client_for: Any, revoked: list[str]
 ) -> None:
     job = make_job(team)
-    job_service.claim_job(job.pk)
+    lease = lifecycle.claim(job.pk, job.celery_id)
+    assert lease is not None
     if finish == "done":
-        job_service.finish_job(job.pk, {"n": 3})
+        lifecycle.finish(lease, {"n": 3})
     elif finish == "failed":
-        job_service.fail_job(job.pk, "broken")
+        lifecycle.fail(lease, "broken")
     else:
         job_service.cancel_job(job)
         revoked.clear()
