@@ -50,7 +50,7 @@ from celery import Task, shared_task
 from celery.exceptions import WorkerLostError
 from celery.signals import task_failure
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -408,6 +408,7 @@ def recover_after_lost_pool_process(
     if sender.name not in _JOB_TASK_NAMES or not args:
         return
     try:
+        close_old_connections()  # the main process's connection may be long idle
         recover(
             Lease(int(args[0]), task_id), f"the worker process running it was lost ({exception})"
         )
