@@ -1,4 +1,5 @@
-"""Project membership and role checks, used by every view.
+"""Project membership and role checks. Views declare what they need once
+(``api.permissions``); these are the checks behind the declarations.
 
 An object of a project the user is not a member of does not exist for them (404); a
 member whose role does not allow the action gets 403.
@@ -7,13 +8,19 @@ member whose role does not allow the action gets 403.
 from __future__ import annotations
 
 from enum import Enum
+from typing import TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import F, Model, QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import PermissionDenied
 
 from annotator.models import Membership, Project, Role
+
+M = TypeVar("M", bound=Model)
+
+# The name under which ``member_objects`` annotates the caller's role on each object.
+MEMBER_ROLE = "member_role"
 
 
 class Capability(Enum):
@@ -41,11 +48,16 @@ def member_projects(user: User | AnonymousUser) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user_id=user.pk or 0)
 
 
-def role_in(project_id: int, user: User | AnonymousUser) -> str | None:
-    return (
-        Membership.objects.filter(project_id=project_id, user_id=user.pk or 0)
-        .values_list("role", flat=True)
-        .first()
+def member_objects(
+    queryset: QuerySet[M], user: User | AnonymousUser, project_path: str = "project"
+) -> QuerySet[M]:
+    """The objects of ``queryset`` in the user's projects, each carrying the user's role
+    there as ``member_role``: the membership is joined, so one query answers both "does it
+    exist for this user" and "what may they do with it". ``project_path`` leads from the
+    model to its project (``"asset__project"`` for an annotation)."""
+    memberships = f"{project_path}__memberships"
+    return queryset.filter(**{f"{memberships}__user_id": user.pk or 0}).annotate(
+        **{MEMBER_ROLE: F(f"{memberships}__role")}
     )
 
 

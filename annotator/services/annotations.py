@@ -49,11 +49,26 @@ def check_label(asset: Asset, label: LabelClass) -> None:
         raise InvalidInput("the label belongs to another project", "foreign_label")
 
 
+def project_label(asset: Asset, label: LabelClass | int) -> LabelClass:
+    """``label``, or the label with that id, if it is a label of the asset's project:
+    ``unknown_label`` for an id that names no label, ``foreign_label`` for a label of
+    another project."""
+    if isinstance(label, LabelClass):
+        check_label(asset, label)
+        return label
+    found = LabelClass.objects.filter(pk=label).first()
+    if found is None:
+        raise InvalidInput(f"unknown label {label}", "unknown_label")
+    if found.project_id != asset.project_id:
+        raise InvalidInput(f"label {label} belongs to another project", "foreign_label")
+    return found
+
+
 def create_annotation(
     *,
     asset: Asset,
     frame: int,
-    label: LabelClass,
+    label: LabelClass | int,
     mask: Any,
     author: User | None,
     source: str = "manual",
@@ -62,8 +77,9 @@ def create_annotation(
     review_status: str = ReviewStatus.PENDING,
 ) -> Annotation:
     """Validate and store one annotation (and the interaction that made it): the one
-    way rows are created, by the API and by imports alike."""
-    check_label(asset, label)
+    way rows are created, by the API and by imports alike. ``label``: a label of the
+    asset's project or its id."""
+    label = project_label(asset, label)
     rle = check_mask(asset, frame, mask)
     stats = mask_stats(rle)
     with transaction.atomic():
@@ -100,17 +116,24 @@ def _store_interaction(
 
 
 def update_annotation(
-    annotation: Annotation, *, expected_version: int, user: User, changes: dict[str, Any]
+    annotation: Annotation,
+    *,
+    expected_version: int | None,
+    user: User,
+    changes: dict[str, Any],
 ) -> Annotation:
-    """Apply ``changes`` (label, mask, score, source, review_status) if the stored version
-    is still ``expected_version``; otherwise ``Conflict`` carrying the current version.
+    """Apply ``changes`` (label or its id, mask, score, source, review_status,
+    interaction) if the stored version is still ``expected_version`` (``None``: the
+    version ``annotation`` was loaded with); otherwise ``Conflict`` carrying the current
+    version.
 
     The conditional UPDATE is the lock: two writers with the same version cannot both
     win, on SQLite or PostgreSQL alike."""
+    if expected_version is None:
+        expected_version = annotation.version
     fields: dict[str, Any] = {}
     if "label" in changes:
-        check_label(annotation.asset, changes["label"])
-        fields["label"] = changes["label"]
+        fields["label"] = project_label(annotation.asset, changes["label"])
     if "mask" in changes:
         rle = check_mask(annotation.asset, annotation.frame, changes["mask"])
         stats = mask_stats(rle)
@@ -154,3 +177,32 @@ def update_annotation(
             _store_interaction(previous, interaction, user)
     annotation.refresh_from_db()
     return annotation
+
+
+def delete_annotation(annotation: Annotation, *, expected_version: int | None = None) -> None:
+    """Delete ``annotation`` (its revisions and interactions go with it). With
+    ``expected_version``, only if the stored version is still that one; otherwise
+    ``Conflict`` ``stale_version`` carrying the current version.
+
+    The row is claimed with a conditional UPDATE before it is deleted, as
+    ``update_annotation`` changes it with one: of a delete and an update holding the same
+    version, exactly one matches the row and the other finds the version gone (on
+    PostgreSQL the second waits for the first's row lock; SQLite has one writer)."""
+    if expected_version is None:
+        annotation.delete()
+        return
+    with transaction.atomic():
+        claimed = Annotation.objects.filter(pk=annotation.pk, version=expected_version).update(
+            version=F("version") + 1
+        )
+        if claimed:
+            Annotation.objects.filter(pk=annotation.pk).delete()
+            return
+    current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True).first()
+    if current is None:  # deleted meanwhile: the version the caller's copy had
+        current = annotation.version
+    raise Conflict(
+        f"the annotation changed meanwhile (now version {current})",
+        "stale_version",
+        current_version=current,
+    )

@@ -6,7 +6,6 @@ import logging
 import os
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -16,57 +15,42 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.errors import InvalidInput, TooLarge
-from annotator.models import Export, Job, Project, ReviewStatus
+from annotator.models import Export, Job, Project
 from annotator.services.jobs import start_job
-from formats.archives import EXPORT_FORMATS, IMPORT_FORMATS
+from formats.archives import IMPORT_FORMATS
 
 logger = logging.getLogger(__name__)
 
 
-def _ids(value: Any, what: str) -> list[int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise InvalidInput(f"{what} must be a list of ids", "invalid_filter")
-    return value
-
-
-def start_export(project: Project, user: User, body: dict[str, Any]) -> Export:
-    """Validate the export request and queue it. Filters: ``labels`` (ids),
-    ``review_status`` (list), ``assets`` (ids); ``include_images`` (bool)."""
-    fmt = body.get("format", "coco")
-    if fmt not in EXPORT_FORMATS:
-        raise InvalidInput(f"format must be one of {', '.join(EXPORT_FORMATS)}", "invalid_format")
-    labels = _ids(body.get("labels"), "labels")
+def start_export(
+    project: Project,
+    user: User,
+    *,
+    format: str = "coco",
+    labels: list[int] | None = None,
+    assets: list[int] | None = None,
+    review_status: list[str] | None = None,
+    include_images: bool = False,
+) -> Export:
+    """Queue an export of ``project`` in ``format``. The request's shape is the API's to
+    check (``ExportRequestSerializer``); this checks what needs the database, that the
+    filters name the project's own ``labels`` and ``assets`` (ids), then creates the job
+    and its ``Export`` row. ``review_status``: the statuses to include; ``None`` filters
+    nothing."""
     if labels is not None:
         known = set(project.labels.filter(pk__in=labels).values_list("pk", flat=True))
         missing = sorted(set(labels) - known)
         if missing:
             raise InvalidInput(f"labels {missing} are not labels of this project", "unknown_label")
-    assets = _ids(body.get("assets"), "assets")
     if assets is not None:
         known = set(project.assets.filter(pk__in=assets).values_list("pk", flat=True))
         missing = sorted(set(assets) - known)
         if missing:
             raise InvalidInput(f"assets {missing} are not assets of this project", "unknown_asset")
-    review = body.get("review_status")
-    if review is not None:
-        if isinstance(review, str):
-            review = [review]
-        if not isinstance(review, list) or not set(review) <= set(ReviewStatus.values):
-            raise InvalidInput(
-                f"review_status must be a list of {', '.join(ReviewStatus.values)}",
-                "invalid_filter",
-            )
-    include_images = body.get("include_images", False)
-    if not isinstance(include_images, bool):
-        raise InvalidInput("include_images must be true or false", "invalid_filter")
     options = {
         "labels": labels,
         "assets": assets,
-        "review_status": review,
+        "review_status": review_status,
         "include_images": include_images,
     }
     with transaction.atomic():
@@ -74,12 +58,12 @@ def start_export(project: Project, user: User, body: dict[str, Any]) -> Export:
             project=project,
             kind="export",
             user=user,
-            params={"format": fmt, **options},
+            params={"format": format, **options},
         )
         return Export.objects.create(
             project=project,
             job=job,
-            format=fmt,
+            format=format,
             options=options,
             created_by=user,
             expires=timezone.now() + timedelta(hours=settings.EXPORT_TTL_HOURS),
@@ -101,7 +85,7 @@ def delete_expired_exports() -> int:
     return count
 
 
-def _store_upload(upload: UploadedFile, prefix: str) -> str:
+def _check_upload(upload: UploadedFile) -> None:
     size = upload.size or 0
     limit = settings.MAX_IMPORT_MB * 1024 * 1024
     if size > limit:
@@ -111,6 +95,9 @@ def _store_upload(upload: UploadedFile, prefix: str) -> str:
         )
     if size == 0:
         raise InvalidInput("the uploaded file is empty", "empty_file")
+
+
+def _store_upload(upload: UploadedFile, prefix: str) -> str:
     name = os.path.basename(upload.name or "upload")[:100]
     return default_storage.save(f"imports/{prefix}/{uuid.uuid4().hex}-{name}", upload)
 
@@ -126,10 +113,12 @@ def start_import(
     tables until the worker has validated the whole archive."""
     if fmt is not None and fmt not in IMPORT_FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(IMPORT_FORMATS)}", "invalid_format")
-    paths = [_store_upload(archive, str(project.pk))]
-    if images is not None:
-        paths.append(_store_upload(images, str(project.pk)))
+    uploads = [archive] if images is None else [archive, images]
+    for upload in uploads:  # every check before anything is stored
+        _check_upload(upload)
+    paths: list[str] = []
     try:
+        paths.extend(_store_upload(upload, str(project.pk)) for upload in uploads)
         with transaction.atomic():
             return start_job(
                 project=project,

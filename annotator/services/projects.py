@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, RestrictedError
 
 from annotator.errors import Conflict, InvalidInput
 from annotator.models import LabelClass, Membership, Project, Role
@@ -61,6 +62,44 @@ def add_label(project: Project, name: str, color: str | None = None) -> LabelCla
     except IntegrityError:
         raise Conflict(
             f"the project already has a label named {name!r}", "duplicate_label"
+        ) from None
+
+
+def update_label(
+    label: LabelClass, *, name: str | None = None, color: str | None = None
+) -> LabelClass:
+    """Rename and/or recolour ``label`` (``None``: leave as is). The name is stripped and
+    must stay unique in the project (``duplicate_label``); the colour is stored lowercase."""
+    fields = []
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("a label needs a name", "invalid_label")
+        label.name = name
+        fields.append("name")
+    if color is not None:
+        if not COLOR_RE.match(color):
+            raise InvalidInput(f"label color {color!r} is not #rrggbb", "invalid_color")
+        label.color = color.lower()
+        fields.append("color")
+    try:
+        with transaction.atomic():
+            label.save(update_fields=fields)
+    except IntegrityError:
+        raise Conflict(
+            f"the project already has a label named {name!r}", "duplicate_label"
+        ) from None
+    return label
+
+
+def delete_label(label: LabelClass) -> None:
+    """Delete a label no annotation uses (``label_in_use`` otherwise: annotations keep
+    their label, so relabel or delete them first)."""
+    try:
+        label.delete()
+    except (ProtectedError, RestrictedError):
+        raise Conflict(
+            "the label is used by annotations; relabel or delete them first", "label_in_use"
         ) from None
 
 

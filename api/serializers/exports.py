@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from annotator.models import Export
+from annotator.models import Export, ReviewStatus
+from api.serializers.fields import (
+    CodedChoiceField,
+    CodedListField,
+    OneOrManyField,
+    StrictBooleanField,
+    StrictIntegerField,
+)
 from formats.archives import EXPORT_FORMATS, IMPORT_FORMATS
 
 
@@ -31,11 +38,39 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
 
 
 class ExportRequestSerializer(serializers.Serializer[None]):
-    format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="coco")
-    include_images = serializers.BooleanField(default=False)
-    labels = serializers.ListField(child=serializers.IntegerField(), required=False)
-    assets = serializers.ListField(child=serializers.IntegerField(), required=False)
-    review_status = serializers.ListField(child=serializers.CharField(), required=False)
+    # The shape of an export request; whether the labels and assets are the project's is
+    # for ``start_export`` to check. The fields are in the order the service checked them
+    # before, so of several errors the same one is reported first.
+    format = CodedChoiceField(
+        choices=EXPORT_FORMATS,
+        default="coco",
+        code="invalid_format",
+        message=f"must be one of {', '.join(EXPORT_FORMATS)}",
+    )
+    labels = CodedListField(
+        child=StrictIntegerField(min_value=-(2**63), max_value=2**63 - 1),
+        required=False,
+        allow_null=True,
+        code="invalid_filter",
+        message="must be a list of ids",
+    )
+    assets = CodedListField(
+        child=StrictIntegerField(min_value=-(2**63), max_value=2**63 - 1),
+        required=False,
+        allow_null=True,
+        code="invalid_filter",
+        message="must be a list of ids",
+    )
+    review_status = OneOrManyField(
+        child=serializers.ChoiceField(choices=ReviewStatus.choices),
+        required=False,
+        allow_null=True,
+        code="invalid_filter",
+        message=f"must be a list of {', '.join(ReviewStatus.values)}",
+    )
+    include_images = StrictBooleanField(
+        default=False, code="invalid_filter", message="must be true or false"
+    )
 
 
 class ImportRequestSerializer(serializers.Serializer[None]):

@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from annotator.models import LabelClass, Membership, Project, Role
+from api.serializers.fields import CodedChoiceField
 
 
 class LabelSerializer(serializers.ModelSerializer[LabelClass]):
@@ -49,3 +50,12 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
     class Meta:
         model = Membership
         fields = ["id", "username", "role"]
+
+
+class MemberRoleSerializer(serializers.Serializer[None]):
+    # A member's new role (``PUT``/``PATCH /api/members/{id}/``).
+    role = CodedChoiceField(
+        choices=Role.choices,
+        code="invalid_role",
+        message=f"must be one of {', '.join(Role.values)}",
+    )

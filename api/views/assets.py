@@ -4,18 +4,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotator.errors import TooLarge
 from annotator.models import Asset
 from annotator.services.assets import delete_asset, ingest_upload
-from api.access import Capability, get_member_project, member_projects, require
+from api.access import Capability
+from api.permissions import READ_ONLY, InProject, OnProjectObject
 from api.serializers.assets import AssetSerializer, AssetUploadSerializer
 
 
@@ -33,17 +32,20 @@ def reject_oversized_body(request: Request, limit_bytes: int, limit_mb: int) -> 
         )
 
 
-def member_assets(request: Request) -> QuerySet[Asset]:
-    return Asset.objects.filter(project__in=member_projects(request.user))
-
-
-class AssetListView(generics.ListCreateAPIView[Asset]):
-    serializer_class = AssetSerializer
-    parser_classes = [MultiPartParser, FormParser]
+class OnAsset(OnProjectObject):
+    # Base of the views of one asset (``/assets/{pk}/...``).
 
     def get_queryset(self) -> QuerySet[Asset]:
-        project, _ = get_member_project(self.request.user, self.kwargs["pk"])
-        queryset = project.assets.all()
+        return self.member_objects(Asset.objects.all())
+
+
+class AssetListView(InProject, generics.ListCreateAPIView[Asset]):
+    serializer_class = AssetSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    capabilities = {"POST": Capability.ANNOTATE}
+
+    def get_queryset(self) -> QuerySet[Asset]:
+        queryset = self.project.assets.all()
         kind = self.request.query_params.get("kind")
         if kind:
             queryset = queryset.filter(kind=kind)
@@ -53,13 +55,11 @@ class AssetListView(generics.ListCreateAPIView[Asset]):
         request={"multipart/form-data": AssetUploadSerializer}, responses=AssetSerializer
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        project, role = get_member_project(request.user, kwargs["pk"])
-        require(role, Capability.ANNOTATE)
         reject_oversized_body(request, settings.MAX_UPLOAD_BYTES, settings.MAX_UPLOAD_MB)
         upload = AssetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         asset = ingest_upload(
-            project,
+            self.project,
             upload.validated_data["file"],
             request.user,  # type: ignore[arg-type]
             upload.validated_data.get("kind"),
@@ -67,25 +67,23 @@ class AssetListView(generics.ListCreateAPIView[Asset]):
         return Response(AssetSerializer(asset).data, status=status.HTTP_201_CREATED)
 
 
-class AssetDetailView(generics.RetrieveDestroyAPIView[Asset]):
+class AssetDetailView(OnAsset, generics.RetrieveDestroyAPIView[Asset]):
     serializer_class = AssetSerializer
-
-    def get_queryset(self) -> QuerySet[Asset]:
-        return member_assets(self.request)
+    capabilities = {"DELETE": Capability.ANNOTATE}
 
     def perform_destroy(self, instance: Asset) -> None:
-        _, role = get_member_project(self.request.user, instance.project_id)
-        require(role, Capability.ANNOTATE)
         delete_asset(instance)
 
 
-class AssetNeighborsView(APIView):
+class AssetNeighborsView(OnAsset, generics.GenericAPIView[Asset]):
     """Previous/next asset of the same project (by id), for the workspace's navigation
     without listing every asset."""
 
+    capabilities = READ_ONLY
+
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: int) -> Response:
-        asset = get_object_or_404(member_assets(request), pk=pk)
+        asset = self.get_object()
         siblings = Asset.objects.filter(project_id=asset.project_id)
         previous = siblings.filter(pk__lt=asset.pk).order_by("-pk").values_list("pk", flat=True)
         following = siblings.filter(pk__gt=asset.pk).order_by("pk").values_list("pk", flat=True)

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 
 class TokenView(ObtainAuthToken):
     """``{"username", "password"}`` -> ``{"token"}``."""
+
+    permission_classes = ()  # how one signs in: open to anyone
 
 
 class RegisterSerializer(serializers.Serializer[None]):
@@ -58,6 +60,8 @@ class RegisterView(APIView):
 
 
 class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response({"id": request.user.pk, "username": request.user.get_username()})

@@ -5,15 +5,16 @@ from __future__ import annotations
 import mimetypes
 
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import generics
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
+from annotator.models import Asset
 from annotator.services.assets import display_path
-from api.views.assets import member_assets
+from api.permissions import READ_ONLY
+from api.views.assets import OnAsset
 
 _FORMAT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg"}
 
@@ -26,10 +27,12 @@ def _stream(path: str, storage_file: object, content_type: str | None = None) ->
     return response
 
 
-class FrameImageView(APIView):
+class FrameImageView(OnAsset, generics.GenericAPIView[Asset]):
+    capabilities = READ_ONLY
+
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int, index: int) -> FileResponse:
-        asset = get_object_or_404(member_assets(request), pk=pk)
+        asset = self.get_object()
         if index >= asset.num_frames:
             raise NotFound(
                 f"frame {index} is out of range: the asset has {asset.num_frames} frame(s)",
@@ -50,10 +53,12 @@ class FrameImageView(APIView):
         return _stream(str(path), storage.open(path, "rb"), content_type)
 
 
-class ThumbnailView(APIView):
+class ThumbnailView(OnAsset, generics.GenericAPIView[Asset]):
+    capabilities = READ_ONLY
+
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int) -> FileResponse:
-        asset = get_object_or_404(member_assets(request), pk=pk)
+        asset = self.get_object()
         if not asset.thumbnail:
             raise NotFound("the thumbnail is not ready yet", code="thumbnail_not_ready")
         return _stream(str(asset.thumbnail.name), asset.thumbnail.open("rb"))

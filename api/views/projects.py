@@ -4,12 +4,14 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 from rest_framework import generics, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotator.models import Membership, Project
 from annotator.services.projects import create_project
-from api.access import Capability, get_member_project, member_projects, require
+from api.access import Capability, member_projects
+from api.permissions import InProject
 from api.serializers.projects import ProjectSerializer, ProjectUpdateSerializer
 
 
@@ -18,6 +20,8 @@ def _roles(user_id: int) -> dict[int, str]:
 
 
 class ProjectListView(generics.ListCreateAPIView[Project]):
+    # Outside any project: anyone signed in lists their projects and creates new ones.
+    permission_classes = [IsAuthenticated]
     serializer_class = ProjectSerializer
 
     def get_queryset(self) -> QuerySet[Project]:
@@ -45,15 +49,16 @@ class ProjectListView(generics.ListCreateAPIView[Project]):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetailView(generics.RetrieveUpdateDestroyAPIView[Project]):
+class ProjectDetailView(InProject, generics.RetrieveUpdateDestroyAPIView[Project]):
     serializer_class = ProjectSerializer
+    capabilities = {
+        "PUT": Capability.MANAGE,
+        "PATCH": Capability.MANAGE,
+        "DELETE": Capability.MANAGE,
+    }
 
     def get_object(self) -> Project:
-        project, role = get_member_project(self.request.user, self.kwargs["pk"])
-        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-            require(role, Capability.MANAGE)
-        self.role = role
-        return project
+        return self.project
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "roles": _roles(self.request.user.pk or 0)}

@@ -172,8 +172,9 @@ def test_it_lists_the_annotations_of_an_asset(
     assert (
         client.get(f"/api/assets/{annotation.asset_id}/annotations/?frame=3").json()["count"] == 0
     )
-    response = client.get(f"/api/assets/{annotation.asset_id}/annotations/?frame=x")
-    assert_error(response, 400, "invalid_frame")
+    for bad in ("x", "-1", "²", "9" * 30):
+        response = client.get(f"/api/assets/{annotation.asset_id}/annotations/?frame={bad}")
+        assert_error(response, 400, "invalid_frame")
 
 
 def test_it_shows_one_annotation(
@@ -458,7 +459,9 @@ def test_it_refuses_to_delete_a_stale_version(
 def test_it_rejects_a_version_that_is_not_a_number_on_delete(
     team: dict[str, Any], annotation: Annotation, client_for: Any
 ) -> None:
-    assert_error(client_for(team["annotator"]).delete(url(annotation) + "?version=one"), 400)
+    client = client_for(team["annotator"])
+    for bad in ("one", "²", "1.0", "9" * 30):
+        assert_error(client.delete(url(annotation) + f"?version={bad}"), 400, "invalid_version")
     assert Annotation.objects.filter(pk=annotation.pk).exists()
 
 
@@ -578,3 +581,129 @@ def test_a_refinement_stores_its_prompts_as_a_new_interaction(
     assert response.json()["interaction"]["prompts"]["clicks"][0]["x"] == 6
     assert annotation.interactions.count() == 1
     assert annotation.interactions.get().elapsed_ms == 31.5
+
+
+# --- a delete and an update holding the same version: exactly one wins ----------------------
+
+
+def test_after_a_put_a_delete_with_the_old_version_is_stale(
+    team: dict[str, Any], annotation: Annotation, client_for: Any
+) -> None:
+    client = client_for(team["annotator"])
+    assert (
+        client.put(url(annotation), {"version": 1, "score": 0.4}, format="json").status_code == 200
+    )
+    body = assert_error(client.delete(url(annotation) + "?version=1"), 409, "stale_version")
+    assert body["current_version"] == 2
+    annotation.refresh_from_db()
+    assert (annotation.version, annotation.score) == (2, 0.4)
+
+
+def test_after_a_delete_a_put_with_the_same_version_finds_nothing(
+    team: dict[str, Any], annotation: Annotation, client_for: Any
+) -> None:
+    client = client_for(team["annotator"])
+    assert client.delete(url(annotation) + "?version=1").status_code == 204
+    assert_error(client.put(url(annotation), {"version": 1, "score": 0.4}, format="json"), 404)
+    assert not Annotation.objects.filter(pk=annotation.pk).exists()
+
+
+def test_a_delete_holding_a_copy_from_before_an_update_does_not_win(
+    team: dict[str, Any], annotation: Annotation
+) -> None:
+    """The race itself, in the services: both sides loaded version 1; the update lands
+    between the delete's load and its write, so the delete must find version 1 gone
+    (the check is one conditional write, not the copy's version)."""
+    from annotator.errors import Conflict
+    from annotator.services.annotations import delete_annotation, update_annotation
+
+    deleter_copy = Annotation.objects.get(pk=annotation.pk)
+    updater_copy = Annotation.objects.get(pk=annotation.pk)
+    update_annotation(updater_copy, expected_version=1, user=team["owner"], changes={"score": 0.7})
+    with pytest.raises(Conflict) as raised:
+        delete_annotation(deleter_copy, expected_version=1)
+    assert raised.value.code == "stale_version"
+    assert raised.value.extra["current_version"] == 2
+    annotation.refresh_from_db()
+    assert (annotation.version, annotation.score) == (2, 0.7)
+    assert annotation.revisions.count() == 1
+
+
+def test_an_update_holding_a_copy_from_before_a_delete_does_not_win(
+    team: dict[str, Any], annotation: Annotation
+) -> None:
+    from annotator.errors import Conflict
+    from annotator.services.annotations import delete_annotation, update_annotation
+
+    updater_copy = Annotation.objects.get(pk=annotation.pk)
+    delete_annotation(Annotation.objects.get(pk=annotation.pk), expected_version=1)
+    with pytest.raises(Conflict):
+        update_annotation(
+            updater_copy, expected_version=1, user=team["owner"], changes={"score": 0.7}
+        )
+    assert not Annotation.objects.filter(pk=annotation.pk).exists()
+    assert not AnnotationRevision.objects.filter(annotation_id=annotation.pk).exists()
+
+
+def test_deleting_with_the_current_version_takes_the_history_with_it(
+    team: dict[str, Any], annotation: Annotation, client_for: Any
+) -> None:
+    client = client_for(team["annotator"])
+    client.patch(url(annotation), {"version": 1, "score": 0.4}, format="json")
+    assert client.delete(url(annotation) + "?version=2").status_code == 204
+    assert not Annotation.objects.filter(pk=annotation.pk).exists()
+    assert not AnnotationRevision.objects.filter(annotation_id=annotation.pk).exists()
+
+
+# --- who may change what: decided on the validated body -----------------------------------------
+
+
+def test_a_malformed_update_is_a_400_whoever_sends_it(
+    team: dict[str, Any], annotation: Annotation, client_for: Any
+) -> None:
+    """The body decides which capability a change needs, so it is validated first."""
+    for role in ("owner", "annotator", "reviewer", "viewer"):
+        response = client_for(team[role]).patch(url(annotation), {"version": 0}, format="json")
+        assert_error(response, 400, "min_value")
+
+
+def test_unknown_fields_do_not_make_a_review_an_edit(
+    team: dict[str, Any], annotation: Annotation, client_for: Any
+) -> None:
+    response = client_for(team["reviewer"]).patch(
+        url(annotation), {"version": 1, "review_status": "accepted", "colour": "red"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    annotation.refresh_from_db()
+    assert annotation.review_status == "accepted"
+
+
+def test_annotations_of_another_project_do_not_exist(
+    team: dict[str, Any], client_for: Any, other_project: Any, square_rle: Any
+) -> None:
+    from annotator.models import Asset
+    from annotator.services.annotations import create_annotation
+
+    theirs = Asset.objects.create(
+        project=other_project,
+        kind="image",
+        name="c.png",
+        checksum="2" * 64,
+        width=WIDTH,
+        height=HEIGHT,
+    )
+    foreign = create_annotation(
+        asset=theirs,
+        frame=0,
+        label=other_project.labels.get(),
+        mask=square_rle,
+        author=other_project.memberships.get().user,
+    )
+    client = client_for(team["owner"])
+    assert_error(client.get(url(foreign)), 404)
+    assert_error(client.patch(url(foreign), {"review_status": "accepted"}, format="json"), 404)
+    assert_error(client.delete(url(foreign) + "?version=1"), 404)
+    assert_error(client.get(f"/api/assets/{theirs.pk}/annotations/"), 404)
+    assert_error(create(client, theirs.pk, label=team["label"].pk, mask=square_rle), 404)
+    foreign.refresh_from_db()
+    assert foreign.version == 1 and foreign.review_status == "pending"

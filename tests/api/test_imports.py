@@ -1,7 +1,7 @@
 """Import requests through the API: the upload is stored and a queued job made, or the
 request is refused with nothing stored. No worker runs here (the job's task is sent only
 when the request's transaction commits, which never happens inside a ``django_db``
-test); ``tests/workers/test_datasets.py`` runs real imports end to end."""
+test); ``tests/workers/runtime/test_datasets.py`` runs real imports end to end."""
 
 from __future__ import annotations
 
@@ -273,11 +273,6 @@ def test_a_request_far_over_the_limit_is_refused_by_its_length(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: start_import stores the archive before checking the images zip; when the "
-    "images zip is over MAX_IMPORT_MB the 413 leaves the stored archive behind in storage",
-)
 def test_an_images_zip_over_the_limit_is_a_413_and_stores_nothing(
     team: dict[str, Any], post_import: Callable[..., Any], settings: Any, media_root: Path
 ) -> None:
@@ -285,4 +280,4 @@ def test_an_images_zip_over_the_limit_is_a_413_and_stores_nothing(
     response = post_import(team["owner"], team["project"].pk, coco_json(), images=b"x" * (MB + 1))
     assert_error(response, 413, "archive_too_large")
     assert not Job.objects.filter(kind="import").exists()
-    assert stored_files(media_root) == set()  # fails: imports/<project>/<hex>-instances.json
+    assert stored_files(media_root) == set()

@@ -118,3 +118,64 @@ def test_a_label_in_use_cannot_be_deleted(
     assert_error(response, 409, "label_in_use")
     assert LabelClass.objects.filter(pk=team["label"].pk).exists()
     assert Annotation.objects.filter(pk=annotation.pk).exists()
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_changed_label_is_stripped_and_lowercased(
+    method: str, team: dict[str, Any], client_for: Any
+) -> None:
+    response = getattr(client_for(team["owner"]), method)(
+        f"/api/labels/{team['label'].pk}/",
+        {"name": "  seabird ", "color": "#ABCDEF"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"id": team["label"].pk, "name": "seabird", "color": "#abcdef"}
+    team["label"].refresh_from_db()
+    assert (team["label"].name, team["label"].color) == ("seabird", "#abcdef")
+
+
+def test_a_recolour_keeps_the_name(team: dict[str, Any], client_for: Any) -> None:
+    response = client_for(team["owner"]).patch(
+        f"/api/labels/{team['label'].pk}/", {"color": "#0000FF"}, format="json"
+    )
+    assert response.json() == {"id": team["label"].pk, "name": "bird", "color": "#0000ff"}
+
+
+@pytest.mark.parametrize("body", [{"name": "   "}, {"color": "blue"}, {"name": ""}])
+def test_a_bad_change_is_refused(
+    body: dict[str, Any], team: dict[str, Any], client_for: Any
+) -> None:
+    response = client_for(team["owner"]).patch(
+        f"/api/labels/{team['label'].pk}/", body, format="json"
+    )
+    assert_error(response, 400)
+    team["label"].refresh_from_db()
+    assert (team["label"].name, team["label"].color) == ("bird", "#00ff00")
+
+
+def test_renaming_onto_another_name_is_a_duplicate_label_409(
+    team: dict[str, Any], client_for: Any
+) -> None:
+    from annotator.services.projects import add_label
+
+    gull = add_label(team["project"], "gull")
+    response = client_for(team["owner"]).patch(
+        f"/api/labels/{gull.pk}/", {"name": " bird "}, format="json"
+    )
+    body = assert_error(response, 409, "duplicate_label")
+    assert "'bird'" in body["detail"]
+    gull.refresh_from_db()
+    assert gull.name == "gull"
+
+
+def test_labels_of_another_project_do_not_exist(
+    team: dict[str, Any], client_for: Any, other_project: Any
+) -> None:
+    theirs = other_project.labels.get()
+    client = client_for(team["owner"])
+    assert_error(client.get(f"/api/labels/{theirs.pk}/"), 404)
+    assert_error(client.patch(f"/api/labels/{theirs.pk}/", {"name": "dog"}, format="json"), 404)
+    assert_error(client.delete(f"/api/labels/{theirs.pk}/"), 404)
+    theirs.refresh_from_db()
+    assert theirs.name == "cat"

@@ -174,3 +174,53 @@ def test_outsiders_cannot_see_members(team: dict[str, Any], client_for: Any) -> 
     assert_error(client.patch(f"/api/members/{target.pk}/", {"role": "owner"}, format="json"), 404)
     assert_error(client.delete(f"/api/members/{target.pk}/"), 404)
     assert roles(team) == before
+
+
+@pytest.mark.parametrize(
+    "body", [{"role": "boss"}, {}, {"role": None}, {"role": 3}, {"role": ["viewer"]}, [1]]
+)
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_bad_role_is_an_invalid_role_400(
+    method: str, body: Any, team: dict[str, Any], client_for: Any
+) -> None:
+    target = membership(team, "annotator")
+    response = getattr(client_for(team["owner"]), method)(
+        f"/api/members/{target.pk}/", body, format="json"
+    )
+    assert_error(response, 400, "invalid_role")
+    target.refresh_from_db()
+    assert target.role == "annotator"
+
+
+def test_a_role_change_touches_only_the_role(team: dict[str, Any], client_for: Any) -> None:
+    target = membership(team, "annotator")
+    response = client_for(team["owner"]).put(
+        f"/api/members/{target.pk}/", {"username": "outsider", "role": "reviewer"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"id": target.pk, "username": "annotator", "role": "reviewer"}
+    target.refresh_from_db()
+    assert (target.user, target.role) == (team["annotator"], "reviewer")
+
+
+def test_a_role_change_may_come_as_a_form(team: dict[str, Any], client_for: Any) -> None:
+    target = membership(team, "annotator")
+    response = client_for(team["owner"]).patch(
+        f"/api/members/{target.pk}/", {"role": "viewer"}, format="multipart"
+    )
+    assert response.status_code == 200, response.content
+    target.refresh_from_db()
+    assert target.role == "viewer"
+
+
+def test_members_of_another_project_do_not_exist(
+    team: dict[str, Any], client_for: Any, other_project: Any
+) -> None:
+    theirs = other_project.memberships.get()
+    client = client_for(team["owner"])
+    assert_error(client.get(f"/api/members/{theirs.pk}/"), 404)
+    assert_error(client.patch(f"/api/members/{theirs.pk}/", {"role": "viewer"}, format="json"), 404)
+    assert_error(client.delete(f"/api/members/{theirs.pk}/"), 404)
+    assert_error(client.get(f"/api/projects/{other_project.pk}/members/"), 404)
+    theirs.refresh_from_db()
+    assert theirs.role == "owner"

@@ -199,3 +199,54 @@ def test_a_worker_crash_is_a_502_with_a_message_not_a_500(
     response = predict(client_for(team["owner"]), asset.pk, clicks=[{"x": 5, "y": 5}])
     assert_error(response, 502, "worker_error")
     assert "CUDA out of memory" in response.json()["detail"]
+
+
+def test_the_asset_and_the_callers_role_take_one_query(
+    team: dict[str, Any],
+    asset: Any,
+    client_for: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: Any,
+) -> None:
+    """On the click path access costs one query: the asset with the caller's role
+    joined (plus the token's)."""
+    from api.views import predict as predict_view
+
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        predict_view, "request_prediction", lambda asset, body: seen.append(asset) or ANSWER
+    )
+    client = client_for(team["annotator"])
+    with django_assert_num_queries(2):  # the token, then the asset with the role
+        response = predict(client, asset.pk, clicks=[{"x": 5, "y": 5}])
+    assert response.status_code == 200, response.content
+    assert [a.pk for a in seen] == [asset.pk]
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("reviewer", 403), ("viewer", 403), ("outsider", 404)]
+)
+def test_only_roles_that_annotate_may_predict(
+    role: str, status: int, team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
+) -> None:
+    response = predict(client_for(team[role]), asset.pk, clicks=[{"x": 5, "y": 5}])
+    assert_error(response, status)
+    assert queue.calls == []
+
+
+def test_an_asset_of_another_project_does_not_exist_for_prediction(
+    team: dict[str, Any], client_for: Any, other_project: Any, queue: FakeQueue
+) -> None:
+    from annotator.models import Asset
+
+    theirs = Asset.objects.create(
+        project=other_project,
+        kind="image",
+        name="c.png",
+        checksum="3" * 64,
+        width=WIDTH,
+        height=HEIGHT,
+    )
+    response = predict(client_for(team["owner"]), theirs.pk, clicks=[{"x": 5, "y": 5}])
+    assert_error(response, 404)
+    assert queue.calls == []

@@ -212,3 +212,214 @@ def test_access(case: Case, role: str, world: World, team: dict[str, Any], clien
             payload = response.json()
             assert payload.get("detail") and payload.get("code"), payload
         assert fingerprint() == before
+
+
+# --- every view declares its access ---------------------------------------------------------
+
+# Views outside any project, each with its own explicit ``permission_classes``.
+OUTSIDE_PROJECTS = {"health", "token", "register", "me", "projects"}
+
+
+def test_every_view_declares_who_may_use_it() -> None:
+    """A view inside a project declares its capabilities once (``api.permissions``), for
+    every method that changes something; the few outside any project name their
+    permission classes. A new view that declares neither fails here."""
+    from rest_framework.permissions import SAFE_METHODS
+
+    from api import urls
+    from api.permissions import InProject, OnProjectObject, ProjectAccess
+
+    checked = 0
+    for pattern in urls.urlpatterns:
+        view = pattern.callback.cls
+        if not view.__module__.startswith("api.views."):
+            continue  # the schema and docs pages (drf-spectacular)
+        checked += 1
+        if pattern.name in OUTSIDE_PROJECTS:
+            assert not issubclass(view, (InProject, OnProjectObject)), view
+            assert "permission_classes" in vars(view), f"{view.__name__} declares no access"
+            continue
+        assert issubclass(view, (InProject, OnProjectObject)), (
+            f"{view.__name__} ({pattern.pattern}) is neither InProject nor OnProjectObject"
+        )
+        assert ProjectAccess in view.permission_classes, view
+        assert "capabilities" in vars(view), f"{view.__name__} declares no capabilities"
+        changing = {m.upper() for m in view.http_method_names if hasattr(view, m)}
+        undeclared = changing - set(SAFE_METHODS) - set(view.capabilities)
+        assert not undeclared, f"{view.__name__} does not declare {sorted(undeclared)}"
+    assert checked == len(urls.urlpatterns) - 2
+
+
+# --- objects of another project: 404 for every member, never a 403 ---------------------------
+
+
+@dataclass
+class Elsewhere:
+    """A second project (the stranger's) with one of everything."""
+
+    project: Project
+    ids: dict[str, int]
+
+
+@pytest.fixture
+def elsewhere(world: World) -> Elsewhere:
+    from datetime import timedelta
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from annotator.models import Export
+    from annotator.services.projects import create_project
+
+    stranger = User.objects.get(username="stranger")
+    project = create_project(stranger, "Cats", "", [{"name": "cat"}])
+    asset = Asset.objects.create(
+        project=project, kind="image", name="c.png", checksum="1" * 64, width=WIDTH, height=HEIGHT
+    )
+    asset.file.save("c.png", ContentFile(png()), save=False)
+    asset.thumbnail.save("c.jpg", ContentFile(jpeg(32, 24)), save=False)
+    asset.save()
+    asset.frames.create(index=0, width=WIDTH, height=HEIGHT)
+    annotation = create_annotation(
+        asset=asset,
+        frame=0,
+        label=project.labels.get(),
+        mask=rle_of(box_mask(HEIGHT, WIDTH, 5, 5, 15, 15)),
+        author=stranger,
+    )
+    job = start_job(project=project, kind="export", user=stranger)
+    export = Export.objects.create(
+        project=project, job=job, format="coco", expires=timezone.now() + timedelta(hours=1)
+    )
+    ids = {
+        "p": project.pk,
+        "l": project.labels.get().pk,
+        "a": asset.pk,
+        "n": annotation.pk,
+        "j": job.pk,
+        "e": export.pk,
+        "m": Membership.objects.get(project=project).pk,
+    }
+    return Elsewhere(project=project, ids=ids)
+
+
+def mask_body() -> dict[str, Any]:
+    return {"frame": 0, "label": 0, "mask": rle_of(box_mask(HEIGHT, WIDTH, 0, 0, 4, 4))}
+
+
+# Every endpoint that names a project or an object of one, with a body that a member with
+# every capability could send.
+FOREIGN = [
+    ("get", "/api/projects/{p}/", None),
+    ("patch", "/api/projects/{p}/", {"description": "mine now"}),
+    ("delete", "/api/projects/{p}/", None),
+    ("get", "/api/projects/{p}/labels/", None),
+    ("post", "/api/projects/{p}/labels/", {"name": "gull"}),
+    ("get", "/api/projects/{p}/members/", None),
+    ("post", "/api/projects/{p}/members/", {"username": "owner", "role": "owner"}),
+    ("get", "/api/projects/{p}/assets/", None),
+    ("get", "/api/projects/{p}/jobs/", None),
+    ("get", "/api/projects/{p}/exports/", None),
+    ("post", "/api/projects/{p}/exports/", {"format": "coco"}),
+    ("post", "/api/projects/{p}/imports/", None),
+    ("get", "/api/labels/{l}/", None),
+    ("patch", "/api/labels/{l}/", {"name": "dog"}),
+    ("delete", "/api/labels/{l}/", None),
+    ("get", "/api/members/{m}/", None),
+    ("patch", "/api/members/{m}/", {"role": "viewer"}),
+    ("delete", "/api/members/{m}/", None),
+    ("get", "/api/assets/{a}/", None),
+    ("delete", "/api/assets/{a}/", None),
+    ("get", "/api/assets/{a}/neighbors/", None),
+    ("get", "/api/assets/{a}/frames/0/image", None),
+    ("get", "/api/assets/{a}/thumbnail", None),
+    ("post", "/api/assets/{a}/predict/", {"frame": 0, "clicks": [{"x": 5, "y": 5}]}),
+    ("get", "/api/assets/{a}/annotations/", None),
+    ("post", "/api/assets/{a}/annotations/", mask_body()),
+    ("get", "/api/annotations/{n}/", None),
+    ("put", "/api/annotations/{n}/", {"version": 1, "score": 0.5}),
+    ("patch", "/api/annotations/{n}/", {"review_status": "accepted"}),
+    ("delete", "/api/annotations/{n}/?version=1", None),
+    ("get", "/api/jobs/{j}/", None),
+    ("post", "/api/jobs/{j}/cancel/", None),
+    ("get", "/api/exports/{e}/", None),
+    ("get", "/api/exports/{e}/download", None),
+]
+
+
+@pytest.mark.parametrize("role", ["owner", "viewer"])
+@pytest.mark.parametrize(
+    ("method", "path", "body"), FOREIGN, ids=[f"{m.upper()} {p}" for m, p, _ in FOREIGN]
+)
+def test_another_projects_objects_do_not_exist_for_a_member(
+    method: str,
+    path: str,
+    body: Any,
+    role: str,
+    elsewhere: Elsewhere,
+    team: dict[str, Any],
+    client_for: Any,
+) -> None:
+    """Members of one project (even its owner, who may do everything there) get 404 for
+    everything of another project: not 403, which would tell them it exists."""
+    before = fingerprint()
+    url = path.format(**elsewhere.ids)
+    response = getattr(client_for(team[role]), method)(url, body, format="json")
+    assert response.status_code == 404, response.content[:300]
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), FOREIGN, ids=[f"{m.upper()} {p}" for m, p, _ in FOREIGN]
+)
+def test_a_member_of_another_project_gets_404_here(
+    method: str, path: str, body: Any, world: World, elsewhere: Elsewhere, client_for: Any
+) -> None:
+    """The same the other way round: the stranger, owner of their own project, finds
+    nothing of this one."""
+    from django.contrib.auth.models import User
+
+    ids = {**world.ids(), "e": _export_of(world).pk}
+    before = fingerprint()
+    response = getattr(client_for(User.objects.get(username="stranger")), method)(
+        path.format(**ids), body, format="json"
+    )
+    assert response.status_code == 404, response.content[:300]
+    assert fingerprint() == before
+
+
+def _export_of(world: World) -> Any:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotator.models import Export
+
+    return Export.objects.create(
+        project=world.project,
+        job=world.job,
+        format="coco",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+
+
+# --- what the declarations leave as they were ---------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["viewer", "outsider"])
+def test_an_unsupported_method_is_a_405_for_anyone_signed_in(
+    role: str, world: World, team: dict[str, Any], client_for: Any
+) -> None:
+    client = client_for(team[role])
+    assert client.put(f"/api/projects/{world.project.pk}/labels/", {}).status_code == 405
+    assert client.post(f"/api/assets/{world.asset.pk}/", {}).status_code == 405
+    assert client.get(f"/api/jobs/{world.job.pk}/cancel/").status_code == 405
+
+
+@pytest.mark.parametrize("role", ["owner", "viewer", "outsider"])
+def test_options_describes_an_endpoint_and_offers_only_what_the_role_may_do(
+    role: str, world: World, team: dict[str, Any], client_for: Any
+) -> None:
+    response = client_for(team[role]).options(f"/api/projects/{world.project.pk}/labels/")
+    assert response.status_code == 200
+    assert ("actions" in response.json()) == (role == "owner")

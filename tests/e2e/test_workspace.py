@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.workers.test_tasks import disc_png
+from tests.workers.runtime.test_tasks import disc_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

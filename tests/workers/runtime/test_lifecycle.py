@@ -162,6 +162,7 @@ def test_a_heartbeat_that_comes_back_keeps_the_job(team: dict[str, Any], sent: l
     assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING and sent == []
 
 
+@pytest.mark.django_db(transaction=True)  # the handler refreshes the connection first
 def test_a_lost_pool_process_recovers_its_job_at_once(
     team: dict[str, Any], sent: list[tuple[str, list[Any], str]]
 ) -> None:

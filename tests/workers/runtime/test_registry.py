@@ -36,7 +36,7 @@ def test_every_job_kind_runs_a_job_task_through_the_lifecycle() -> None:
         assert not task.ignore_result, f"{kind}: its outcome is its result"  # type: ignore[attr-defined]
     interactive = {n for n, q in task_routes.TASK_QUEUES.items() if q == task_routes.INTERACTIVE}
     assert not interactive & set(task_routes.JOB_TASKS.values())
-    assert lifecycle._JOB_TASK_NAMES == set(task_routes.JOB_TASKS.values())
+    assert set(task_routes.JOB_TASKS.values()) == lifecycle._JOB_TASK_NAMES
 
 
 def test_export_formats_are_the_writers() -> None:

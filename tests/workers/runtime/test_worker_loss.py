@@ -97,7 +97,10 @@ def _running_pool_pid(job_id: int, timeout: float = 60) -> int:
 
 
 def _stored_exports(export: Export) -> list[str]:
-    _, files = default_storage.listdir(f"exports/{export.project_id}")
+    folder = f"exports/{export.project_id}"
+    if not default_storage.exists(folder):
+        return []
+    _, files = default_storage.listdir(folder)
     return sorted(f for f in files if f.startswith(f"{export.pk}-"))
 
 
