@@ -37,6 +37,17 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
         return f"/api/exports/{export.pk}/download" if export.file else None
 
 
+def _ids_field() -> CodedListField:
+    """A list of ids (within the database's 64-bit range), for the export filters."""
+    return CodedListField(
+        child=StrictIntegerField(min_value=-(2**63), max_value=2**63 - 1),
+        required=False,
+        allow_null=True,
+        code="invalid_filter",
+        message="must be a list of ids",
+    )
+
+
 class ExportRequestSerializer(serializers.Serializer[None]):
     # The shape of an export request; whether the labels and assets are the project's is
     # for ``start_export`` to check. The fields are in the order the service checked them
@@ -47,20 +58,8 @@ class ExportRequestSerializer(serializers.Serializer[None]):
         code="invalid_format",
         message=f"must be one of {', '.join(EXPORT_FORMATS)}",
     )
-    labels = CodedListField(
-        child=StrictIntegerField(min_value=-(2**63), max_value=2**63 - 1),
-        required=False,
-        allow_null=True,
-        code="invalid_filter",
-        message="must be a list of ids",
-    )
-    assets = CodedListField(
-        child=StrictIntegerField(min_value=-(2**63), max_value=2**63 - 1),
-        required=False,
-        allow_null=True,
-        code="invalid_filter",
-        message="must be a list of ids",
-    )
+    labels = _ids_field()
+    assets = _ids_field()
     review_status = OneOrManyField(
         child=serializers.ChoiceField(choices=ReviewStatus.choices),
         required=False,

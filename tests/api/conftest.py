@@ -77,3 +77,13 @@ def other_project(make_user: Callable[[str], Any]) -> Any:
 
     stranger = make_user("stranger")
     return create_project(stranger, "Cats", "", [{"name": "cat", "color": "#0000ff"}])
+
+
+@pytest.fixture
+def other_asset(other_project: Any) -> Any:
+    """An image of ``other_project`` (64 x 48, rows only): for cross-project checks."""
+    from annotator.models import Asset
+
+    return Asset.objects.create(
+        project=other_project, kind="image", name="c.png", checksum="2" * 64, width=64, height=48
+    )

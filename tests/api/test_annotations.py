@@ -679,19 +679,11 @@ def test_unknown_fields_do_not_make_a_review_an_edit(
 
 
 def test_annotations_of_another_project_do_not_exist(
-    team: dict[str, Any], client_for: Any, other_project: Any, square_rle: Any
+    team: dict[str, Any], client_for: Any, other_project: Any, other_asset: Any, square_rle: Any
 ) -> None:
-    from annotator.models import Asset
     from annotator.services.annotations import create_annotation
 
-    theirs = Asset.objects.create(
-        project=other_project,
-        kind="image",
-        name="c.png",
-        checksum="2" * 64,
-        width=WIDTH,
-        height=HEIGHT,
-    )
+    theirs = other_asset
     foreign = create_annotation(
         asset=theirs,
         frame=0,

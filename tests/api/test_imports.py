@@ -1,7 +1,7 @@
 """Import requests through the API: the upload is stored and a queued job made, or the
 request is refused with nothing stored. No worker runs here (the job's task is sent only
 when the request's transaction commits, which never happens inside a ``django_db``
-test); ``tests/workers/runtime/test_datasets.py`` runs real imports end to end."""
+test); ``tests/workers/runtime/test_exports_and_imports.py`` runs real imports end to end."""
 
 from __future__ import annotations
 

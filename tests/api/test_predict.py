@@ -235,18 +235,9 @@ def test_only_roles_that_annotate_may_predict(
 
 
 def test_an_asset_of_another_project_does_not_exist_for_prediction(
-    team: dict[str, Any], client_for: Any, other_project: Any, queue: FakeQueue
+    team: dict[str, Any], client_for: Any, other_asset: Any, queue: FakeQueue
 ) -> None:
-    from annotator.models import Asset
-
-    theirs = Asset.objects.create(
-        project=other_project,
-        kind="image",
-        name="c.png",
-        checksum="3" * 64,
-        width=WIDTH,
-        height=HEIGHT,
-    )
+    theirs = other_asset
     response = predict(client_for(team["owner"]), theirs.pk, clicks=[{"x": 5, "y": 5}])
     assert_error(response, 404)
     assert queue.calls == []
