@@ -2,7 +2,8 @@
 export and see exports, and the download's states. No worker runs here: the job's task
 is sent only when the request's transaction commits, which never happens inside a
 ``django_db`` test, so the job stays ``queued`` and the states a worker would reach are
-set on the rows directly. (``tests/workers/runtime/test_exports_and_imports.py`` runs real exports.)"""
+set on the rows directly. (``tests/workers/runtime/test_exports_and_imports.py`` runs
+real exports.)"""
 
 from __future__ import annotations
 
