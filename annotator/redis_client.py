@@ -55,7 +55,7 @@ def push_reply(
     """Worker side: hand ``payload`` (JSON-serialisable) to whoever waits on ``key``.
 
     ``also_set``: ``(key, value, ttl_s)`` written in the same round trip, after the
-    reply (the worker's memory of a result, see ``workers.interactive``): the waiting
+    reply (the worker's memory of a result, see ``workers.runtime.predict``): the waiting
     client is answered first, and its next request, which needs another HTTP round
     trip and another task, finds the value already there."""
     with get_redis().pipeline(transaction=False) as pipe:
