@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -58,11 +57,13 @@ def store_import_bundle(
     project: Project,
     bundle: ImportBundle,
     user: User | None,
-    progress: Callable[[float, str], None],
+    run: JobRun,
 ) -> dict[str, int]:
     """Store a validated bundle: match images to the project's assets by file name (or
     upload the archive's images as new assets), create labels by name, and annotations.
-    All or nothing: on any error no row stays and uploaded image files are removed."""
+    All or nothing: on any error no row stays and uploaded image files are removed; the
+    job is finished in the same transaction, so a run that lost the job (cancelled, or
+    taken for lost and handed to another delivery) stores nothing."""
     created_assets: list[Asset] = []
     try:
         with transaction.atomic():
@@ -106,7 +107,7 @@ def store_import_bundle(
                     )
                 image_assets[image.id] = asset
                 if n % 50 == 0:
-                    progress(0.2 + 0.3 * n / max(1, len(bundle.images)), "matching images")
+                    run.progress(0.2 + 0.3 * n / max(1, len(bundle.images)), "matching images")
             count = 0
             frames = {image.id: image.frame_index or 0 for image in bundle.images}
             for ann in bundle.annotations:
@@ -140,15 +141,17 @@ def store_import_bundle(
                     raise ImportFailed(f"annotation {ann.id}: {exc}", exc.code) from None
                 count += 1
                 if count % 200 == 0:
-                    progress(
+                    run.progress(
                         0.5 + 0.45 * count / max(1, len(bundle.annotations)), "storing annotations"
                     )
-            return {
+            counts = {
                 "annotations": count,
                 "images": len(bundle.images),
                 "new_assets": len(created_assets),
                 "labels": len(labels),
             }
+            run.finish_in_transaction(dict(counts))
+            return counts
     except Exception:
         for asset in created_assets:
             try:
@@ -200,8 +203,7 @@ def import_dataset(run: JobRun) -> None:
         with bundle:
             run.progress(0.2, "storing")
             try:
-                counts = store_import_bundle(job.project, bundle, job.created_by, run.progress)
-                run.result = dict(counts)
+                store_import_bundle(job.project, bundle, job.created_by, run)
             except ImportFailed as exc:
                 raise JobFailed(f"{exc.code}: {exc}") from None
     finally:

@@ -293,9 +293,21 @@ class JobRun:
         self.outcome = DONE
         self._heartbeat = heartbeat
         self._companions: dict[int, Lease] = {}
+        self._finished = False
 
     def progress(self, fraction: float, message: str = "") -> None:
         report_progress(self.lease, fraction, message)
+
+    def finish_in_transaction(self, result: dict[str, Any] | None = None) -> None:
+        """Finish the job inside the caller's ``transaction.atomic()`` block, so that the
+        results stored in it and the job's ``done`` commit together or not at all: raises
+        :class:`JobCancelled` (rolling the block back) when the run no longer owns the
+        job, e.g. it was cancelled, or taken for lost while a long transaction held the
+        database and handed to another delivery."""
+        if not finish(self.lease, result):
+            raise JobCancelled(f"job {self.lease.job_id} is no longer this run's")
+        self.result = result
+        self._finished = True
 
     def handed_over(self) -> bool:
         """Whether another delivery now holds the job (this run was taken for lost):
@@ -358,7 +370,8 @@ def run_job(job_id: int, delivery: str | None = None) -> Iterator[JobRun | None]
             fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
             run.outcome = FAILED
         else:
-            finish(lease, run.result)
+            if not run._finished:
+                finish(lease, run.result)
         finally:
             run.release_companions()
     finally:

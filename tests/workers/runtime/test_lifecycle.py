@@ -224,3 +224,32 @@ def test_the_heartbeat_thread_beats_while_the_body_runs(
 def test_a_job_task_refuses_a_name_that_is_not_a_job_kind() -> None:
     with pytest.raises(ValueError, match="not a job task"):
         lifecycle.job_task("workers.predict")
+
+
+def test_results_and_done_commit_together_or_not_at_all(team: dict[str, Any]) -> None:
+    from django.db import transaction
+
+    from annotator.models import LabelClass
+
+    job = started(team)
+    with run_job(job.pk, job.celery_id) as run:
+        assert run is not None
+        with transaction.atomic():
+            LabelClass.objects.create(project=team["project"], name="stored", color="#123456")
+            run.finish_in_transaction({"labels": 1})
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.result == {"labels": 1}
+    assert LabelClass.objects.filter(name="stored").exists()
+
+    taken = started(team)
+    with run_job(taken.pk, taken.celery_id) as run:
+        assert run is not None
+        # Taken for lost while the run's transaction was open: handed to a new delivery.
+        Job.objects.filter(pk=taken.pk).update(status=JobStatus.QUEUED, celery_id="next")
+        with transaction.atomic():
+            LabelClass.objects.create(project=team["project"], name="lost", color="#654321")
+            run.finish_in_transaction({"labels": 1})
+    assert run.outcome == lifecycle.CANCELLED
+    assert not LabelClass.objects.filter(name="lost").exists()
+    taken.refresh_from_db()
+    assert taken.status == JobStatus.QUEUED and taken.celery_id == "next"
