@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import time
 import zipfile
@@ -35,6 +36,8 @@ def big_project(team: dict[str, Any]) -> dict[str, Any]:
     """A project with many annotated images (rows only: an export without images never
     reads the files)."""
     project = team["project"]
+    # Media outlives the test database, whose ids start again each session.
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / "exports" / str(project.pk), ignore_errors=True)
     assets = Asset.objects.bulk_create(
         Asset(
             project=project,
