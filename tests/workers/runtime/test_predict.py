@@ -91,3 +91,78 @@ def test_clicks_without_the_previous_mask_are_refined_from_the_remembered_one(
     assert sent["previous_mask"] == "sent" and sent["mask"] == remembered["mask"]
     # Another first click: nothing to remember for that sequence.
     assert run([{"x": 50.0, "y": 5.0, "positive": True}, second_click])["previous_mask"] == "none"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "multimask"),
+    [
+        ({"clicks": [{"x": 64, "y": 48, "positive": True}]}, True),
+        (
+            {
+                "clicks": [
+                    {"x": 64, "y": 48, "positive": True},
+                    {"x": 8, "y": 8, "positive": False},
+                ],
+                "box": [30, 20, 100, 80],
+            },
+            False,
+        ),
+    ],
+    ids=["one-click", "clicks-and-box"],
+)
+def test_the_predict_path_gives_segment_anythings_own_mask(
+    team: dict[str, Any],
+    settings: Any,
+    tiny_sam_checkpoint: Any,
+    body: dict[str, Any],
+    multimask: bool,
+) -> None:
+    """Through the whole worker-side path (the API's prompt schema, the engine pool, the
+    embedding cache, the RLE answer), SAM's mask is exactly raw ``SamPredictor``'s on the
+    same weights, image and prompts (one click: the best of its three masks)."""
+    import io
+    import uuid
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+    from segment_anything import SamPredictor
+
+    from annotator.services.assets import ingest_upload
+    from formats.prompts import validate_prompts
+    from formats.rle import decode_mask
+    from workers.runtime import engine_pool
+
+    settings.SAM_CHECKPOINT, settings.SAM_MODEL_TYPE = str(tiny_sam_checkpoint), "tiny"
+    engine_pool._engines.clear()
+    engine_pool._caches.clear()
+    try:
+        rng = np.random.default_rng(3)
+        image = (rng.random((96, 128, 3)) * 60).astype(np.uint8)
+        image[24:72, 32:96] += 150  # a bright object
+        # A checksum of its own: no state stored (as float16) by an earlier run is found.
+        image[0, :16] = np.frombuffer(uuid.uuid4().bytes, dtype=np.uint8)[:, None]
+        png = io.BytesIO()
+        Image.fromarray(image).save(png, format="PNG")
+        asset = ingest_upload(
+            team["project"], SimpleUploadedFile("o.png", png.getvalue()), team["owner"]
+        )
+        prompts = validate_prompts(body, 128, 96)
+        answer = predict_for_asset(asset.pk, 0, "sam", prompts)
+
+        predictor = SamPredictor(engine_pool.get_engine("sam").model)  # type: ignore[attr-defined]
+        predictor.set_image(image)
+        clicks = prompts["clicks"]
+        masks, scores, _ = predictor.predict(
+            point_coords=np.array([[c["x"], c["y"]] for c in clicks], dtype=np.float64),
+            point_labels=np.array([int(c["positive"]) for c in clicks]),
+            box=np.array(prompts["box"], dtype=np.float64) if prompts["box"] else None,
+            multimask_output=multimask,
+        )
+        expected = masks[int(np.argmax(scores))]
+        assert 0 < expected.sum() < expected.size  # SAM's own answer is not trivial
+        assert answer["engine"] == "sam" and answer["embedding"] == "computed"
+        np.testing.assert_array_equal(decode_mask(answer["mask"]), expected)
+    finally:
+        engine_pool._engines.clear()
+        engine_pool._caches.clear()
