@@ -58,6 +58,10 @@ Capabilities = Mapping[str, Capability | AccessRule]
 READ_ONLY: Capabilities = {}
 """The declaration of a view that only reads: every member may."""
 
+OWNERS_CHANGE: Capabilities = {m: Capability.MANAGE for m in ("PUT", "PATCH", "DELETE")}
+"""The declaration of an object that every member reads and only owners edit or delete
+(the project itself, its labels, its memberships)."""
+
 
 class ProjectAccess(BasePermission):
     """Enforces a view's ``capabilities`` (see the module docstring)."""

@@ -11,7 +11,7 @@ from rest_framework.serializers import BaseSerializer
 from annotator.models import LabelClass
 from annotator.services.projects import add_label, delete_label, update_label
 from api.access import Capability
-from api.permissions import InProject, OnProjectObject
+from api.permissions import OWNERS_CHANGE, InProject, OnProjectObject
 from api.serializers.projects import LabelSerializer
 
 
@@ -34,11 +34,7 @@ class LabelListView(InProject, generics.ListCreateAPIView[LabelClass]):
 
 class LabelDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIView[LabelClass]):
     serializer_class = LabelSerializer
-    capabilities = {
-        "PUT": Capability.MANAGE,
-        "PATCH": Capability.MANAGE,
-        "DELETE": Capability.MANAGE,
-    }
+    capabilities = OWNERS_CHANGE
 
     def get_queryset(self) -> QuerySet[LabelClass]:
         return self.member_objects(LabelClass.objects.all())

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from annotator.models import Membership
 from annotator.services.projects import remove_member, set_member
 from api.access import Capability
-from api.permissions import InProject, OnProjectObject
+from api.permissions import OWNERS_CHANGE, InProject, OnProjectObject
 from api.serializers.projects import MemberRoleSerializer, MemberSerializer
 
 
@@ -40,11 +40,7 @@ class MemberListView(InProject, generics.ListCreateAPIView[Membership]):
 )
 class MemberDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIView[Membership]):
     serializer_class = MemberSerializer
-    capabilities = {
-        "PUT": Capability.MANAGE,
-        "PATCH": Capability.MANAGE,
-        "DELETE": Capability.MANAGE,
-    }
+    capabilities = OWNERS_CHANGE
 
     def get_queryset(self) -> QuerySet[Membership]:
         return self.member_objects(Membership.objects.select_related("user", "project"))

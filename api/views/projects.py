@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from annotator.models import Membership, Project
 from annotator.services.projects import create_project
-from api.access import Capability, member_projects
-from api.permissions import InProject
+from api.access import member_projects
+from api.permissions import OWNERS_CHANGE, InProject
 from api.serializers.projects import ProjectSerializer, ProjectUpdateSerializer
 
 
@@ -51,11 +51,7 @@ class ProjectListView(generics.ListCreateAPIView[Project]):
 
 class ProjectDetailView(InProject, generics.RetrieveUpdateDestroyAPIView[Project]):
     serializer_class = ProjectSerializer
-    capabilities = {
-        "PUT": Capability.MANAGE,
-        "PATCH": Capability.MANAGE,
-        "DELETE": Capability.MANAGE,
-    }
+    capabilities = OWNERS_CHANGE
 
     def get_object(self) -> Project:
         return self.project

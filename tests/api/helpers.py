@@ -21,3 +21,15 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def assert_queued_job(job: Any, project: Any, kind: str, user: Any) -> None:
+    """A job as a request leaves it: queued, of ``kind``, in ``project``, by ``user``,
+    with nothing run yet."""
+    assert (job.project_id, job.kind, job.status, job.created_by) == (
+        project.pk,
+        kind,
+        "queued",
+        user,
+    )
+    assert job.asset_id is None and job.result is None and job.error == ""

@@ -16,19 +16,13 @@ import pytest
 from django.utils import timezone
 
 from annotator.models import Export, Job
-from tests.api.helpers import assert_error
+from tests.api.helpers import assert_error, assert_queued_job
 
 pytestmark = pytest.mark.django_db
 
 FORMATS = ("coco", "masks", "yolo-seg", "native")
-EXPORT_FIELDS = {
-    "id",
-    "job",
-    "format",
-    "options",
-    "status",
-    "size_bytes",
-    "counts",
+# The fields of an export in the API (docs/api.md).
+EXPORT_FIELDS = {"id", "job", "format", "options", "status", "size_bytes", "counts"} | {
     "download",
     "created",
     "expires",
@@ -91,13 +85,7 @@ def test_any_member_may_export(
         "native",
         team[role],
     )
-    assert (job.project_id, job.kind, job.status, job.created_by) == (
-        team["project"].pk,
-        "export",
-        "queued",
-        team[role],
-    )
-    assert job.asset_id is None and job.result is None and job.error == ""
+    assert_queued_job(job, team["project"], "export", team[role])
     assert not export.file and export.size_bytes == 0
     ttl = timedelta(hours=5)
     assert before + ttl <= export.expires <= timezone.now() + ttl

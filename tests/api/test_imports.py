@@ -16,7 +16,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotator.models import Annotation, Asset, Job
-from tests.api.helpers import assert_error, stored_files
+from tests.api.helpers import assert_error, assert_queued_job, stored_files
 
 pytestmark = pytest.mark.django_db
 
@@ -96,13 +96,7 @@ def test_a_coco_json_is_stored_and_a_job_queued(
     assert set(body) == {"job"}
 
     job = Job.objects.get(pk=body["job"])
-    assert (job.project_id, job.kind, job.status, job.created_by) == (
-        team["project"].pk,
-        "import",
-        "queued",
-        team[role],
-    )
-    assert job.asset_id is None and job.result is None and job.error == ""
+    assert_queued_job(job, team["project"], "import", team[role])
     assert job.params["format"] == "coco" and job.params["images"] is None
     archive = job.params["archive"]
     assert archive.startswith(f"imports/{team['project'].pk}/")
