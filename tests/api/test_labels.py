@@ -167,15 +167,3 @@ def test_renaming_onto_another_name_is_a_duplicate_label_409(
     assert "'bird'" in body["detail"]
     gull.refresh_from_db()
     assert gull.name == "gull"
-
-
-def test_labels_of_another_project_do_not_exist(
-    team: dict[str, Any], client_for: Any, other_project: Any
-) -> None:
-    theirs = other_project.labels.get()
-    client = client_for(team["owner"])
-    assert_error(client.get(f"/api/labels/{theirs.pk}/"), 404)
-    assert_error(client.patch(f"/api/labels/{theirs.pk}/", {"name": "dog"}, format="json"), 404)
-    assert_error(client.delete(f"/api/labels/{theirs.pk}/"), 404)
-    theirs.refresh_from_db()
-    assert theirs.name == "cat"

@@ -211,16 +211,3 @@ def test_a_role_change_may_come_as_a_form(team: dict[str, Any], client_for: Any)
     assert response.status_code == 200, response.content
     target.refresh_from_db()
     assert target.role == "viewer"
-
-
-def test_members_of_another_project_do_not_exist(
-    team: dict[str, Any], client_for: Any, other_project: Any
-) -> None:
-    theirs = other_project.memberships.get()
-    client = client_for(team["owner"])
-    assert_error(client.get(f"/api/members/{theirs.pk}/"), 404)
-    assert_error(client.patch(f"/api/members/{theirs.pk}/", {"role": "viewer"}, format="json"), 404)
-    assert_error(client.delete(f"/api/members/{theirs.pk}/"), 404)
-    assert_error(client.get(f"/api/projects/{other_project.pk}/members/"), 404)
-    theirs.refresh_from_db()
-    assert theirs.role == "owner"

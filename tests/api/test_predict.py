@@ -68,6 +68,12 @@ def predict(client: Any, asset_id: int, **body: Any) -> Any:
     return client.post(f"/api/assets/{asset_id}/predict/", body, format="json")
 
 
+@pytest.fixture
+def owner_predicts(team: dict[str, Any], asset: Any, client_for: Any) -> Any:
+    """``owner_predicts(**body)``: the project owner's predict request on ``asset``."""
+    return lambda **body: predict(client_for(team["owner"]), asset.pk, **body)
+
+
 def test_it_returns_the_workers_mask(
     team: dict[str, Any], asset: Any, client_for: Any, queue: FakeQueue
 ) -> None:
@@ -103,14 +109,9 @@ def test_it_returns_the_workers_mask(
     ],
 )
 def test_it_refuses_bad_prompts_without_queueing(
-    body: dict[str, Any],
-    code: str,
-    team: dict[str, Any],
-    asset: Any,
-    client_for: Any,
-    queue: FakeQueue,
+    body: dict[str, Any], code: str, owner_predicts: Any, queue: FakeQueue
 ) -> None:
-    assert_error(predict(client_for(team["owner"]), asset.pk, **body), 400, code)
+    assert_error(owner_predicts(**body), 400, code)
     assert queue.calls == []
 
 
@@ -180,16 +181,10 @@ def test_redis_failing_while_sending_is_a_503_not_a_500(
     ],
 )
 def test_a_worker_error_is_passed_on(
-    payload: dict[str, Any],
-    status: int,
-    code: str,
-    team: dict[str, Any],
-    asset: Any,
-    client_for: Any,
-    queue: FakeQueue,
+    payload: dict[str, Any], status: int, code: str, owner_predicts: Any, queue: FakeQueue
 ) -> None:
     queue.next_reply = payload
-    assert_error(predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10]), status, code)
+    assert_error(owner_predicts(box=[0, 0, 10, 10]), status, code)
 
 
 def test_a_worker_crash_is_a_502_with_a_message_not_a_500(

@@ -11,7 +11,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from formats.archives import IMPORT_FORMATS
+from formats import archives
 from workers.export.archive import (
     ArchiveError,
     ArchiveErrorCode,
@@ -23,6 +23,9 @@ from workers.export.base import MANIFEST_NAME
 from workers.export.coco import ANNOTATIONS_NAME as COCO_JSON
 from workers.export.coco_import import load_coco
 from workers.export.native_import import is_native, load_native
+
+#: The formats read here: the list the web side validates requests against (one source).
+IMPORT_FORMATS = archives.IMPORT_FORMATS
 
 
 def _coco_member(source: CheckedZip) -> str:

@@ -46,7 +46,8 @@ def test_export_formats_are_the_writers() -> None:
 def test_import_formats_have_readers() -> None:
     from workers.export import importers
 
-    assert importers.IMPORT_FORMATS is IMPORT_FORMATS and set(IMPORT_FORMATS) <= set(FORMATS)
+    assert importers.IMPORT_FORMATS is IMPORT_FORMATS  # not a copy: the same list
+    assert set(IMPORT_FORMATS) <= set(FORMATS)
 
 
 def test_engines_the_api_accepts_are_the_engines_workers_build() -> None:
