@@ -82,7 +82,10 @@ def create_annotation(
     label = project_label(asset, label)
     rle = check_mask(asset, frame, mask)
     stats = mask_stats(rle)
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (an import stores thousands in one and
+    # rolls all back on any error): one SAVEPOINT + RELEASE each cost an import ~45% on
+    # PostgreSQL. Outside one, this is the transaction.
+    with transaction.atomic(savepoint=False):
         annotation = Annotation.objects.create(
             asset=asset,
             frame=frame,
