@@ -22,6 +22,7 @@ import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from annotator.celery import app
 from annotator.models import Annotation, Asset, AssetKind, AssetStatus, Export, Job, JobStatus
 from formats.rle import encode_mask, mask_stats
 from tests.conftest import wait_for_job
@@ -139,6 +140,7 @@ def test_a_job_whose_worker_froze_is_taken_over_and_the_frozen_run_writes_nothin
     export = start()
     frozen = _running_pool_pid(export.job_id)
     os.kill(frozen, signal.SIGSTOP)
+    frozen_delivery = Job.objects.get(pk=export.job_id).celery_id
     try:
         job = wait_for_job(export.job_id, timeout=120)
     finally:
@@ -146,7 +148,9 @@ def test_a_job_whose_worker_froze_is_taken_over_and_the_frozen_run_writes_nothin
     assert job.status == JobStatus.DONE, job.error
     assert job.attempts == 2 and not job.worker.endswith(f":{frozen}")
     done = Job.objects.values().get(pk=job.pk)
-    time.sleep(2)  # let the resumed run reach its next write, which must touch nothing
+    # The resumed run reaches its next write, finds the job no longer its own and stops:
+    # its task's answer says so, and the job is as the new delivery left it.
+    assert app.AsyncResult(frozen_delivery).get(timeout=60) == "cancelled"
     assert Job.objects.values().get(pk=job.pk) == done
     export.refresh_from_db()
     assert _stored_exports(export) == [f"{export.pk}-coco.zip"]
