@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -66,6 +68,18 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         if isinstance(exc, Unavailable):
             headers["Retry-After"] = str(exc.retry_after)
         return Response(body, status=status_code, headers=headers)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own body limit (a multipart field, a form): the same 413 as ours.
+        return Response({"detail": str(exc), "code": "body_too_large"}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": str(exc), "code": "suspicious_request"}, status=400)
+    if isinstance(exc, DataError | OverflowError):
+        # The last line of defence: a value that reached the database out of its
+        # column's range (each input is bounded where it is parsed, see api/parsers.py).
+        return Response(
+            {"detail": "a value is out of the range this server stores", "code": "out_of_range"},
+            status=400,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, DjangoPermissionDenied):

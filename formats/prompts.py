@@ -7,7 +7,6 @@ into ``workers.engines.Prompts``. Errors are :class:`PromptError` with the API's
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -20,6 +19,11 @@ ENGINES = ("auto", "sam", "classical")
 MAX_CLICKS = 200
 MAX_SCRIBBLES = 50
 MAX_SCRIBBLE_POINTS = 5000
+#: All scribble points of one request together: a click must stay cheap to validate
+#: and to ship to a worker (50 scribbles of 5,000 points stalled the web process).
+MAX_PROMPT_POINTS = 20_000
+#: No coordinate, time or box value of a prompt is larger than this in magnitude.
+_MAX_MAGNITUDE = 1e15
 
 
 class PromptError(FormatError):
@@ -29,7 +33,12 @@ class PromptError(FormatError):
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # Magnitude first: float() of a 400-digit integer raises OverflowError.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -_MAX_MAGNITUDE <= value <= _MAX_MAGNITUDE
+    ):
         raise PromptError(f"{what} must be a finite number", "invalid_prompt")
     return float(value)
 
@@ -80,6 +89,16 @@ def validate_prompts(data: Any, width: int, height: int) -> dict[str, Any]:
     if not isinstance(scribbles_in, list) or len(scribbles_in) > MAX_SCRIBBLES:
         raise PromptError(f"scribbles must be a list of at most {MAX_SCRIBBLES}", "invalid_prompt")
     scribbles = []
+    total = sum(
+        len(s["points"])
+        for s in scribbles_in
+        if isinstance(s, dict) and isinstance(s.get("points"), list)
+    )
+    if total > MAX_PROMPT_POINTS:
+        raise PromptError(
+            f"the scribbles hold {total} points, at most {MAX_PROMPT_POINTS} in all",
+            "too_many_points",
+        )
     for i, scribble in enumerate(scribbles_in):
         points = scribble.get("points") if isinstance(scribble, dict) else None
         if not isinstance(points, list) or not 1 <= len(points) <= MAX_SCRIBBLE_POINTS:

@@ -33,12 +33,16 @@ class MaskStats:
     bbox: list[float]  # [x, y, w, h] in pixels
 
 
-# 13 groups * 5 bits = 65 bits: anything longer cannot be a real run length.
-_MAX_GROUPS_PER_RUN = 13
+# pycocotools accumulates a run's 5-bit groups in a 64-bit integer and stores each run
+# as an unsigned 32-bit count. Seven groups (35 bits) hold any run of a 2**32-pixel frame
+# and cannot overflow that accumulator, so a longer run is refused outright.
+_MAX_GROUPS_PER_RUN = 7
+_UINT32 = np.int64(1) << 32
 
 
 def rle_run_lengths(counts: str) -> np.ndarray:
-    """Parse pycocotools' compressed counts string into run lengths, ``(R,) int64``.
+    """Parse pycocotools' compressed counts string into run lengths, ``(R,) int64``,
+    exactly as pycocotools reads it.
 
     pycocotools' own decoder trusts its input and writes past its buffer when the runs
     add up to more than h*w, so an untrusted string is parsed and checked here first
@@ -46,9 +50,11 @@ def rle_run_lengths(counts: str) -> np.ndarray:
     each run is a little-endian series of 5-bit groups, one character per group
     (``chr(48 + group)``), bit 0x20 set on all but the last group of a run, bit 0x10 of
     the last group the sign; from the fourth run on, the stored value is the difference
-    to the run two places earlier. Raises :class:`MaskError` (code ``invalid_rle``) for
-    characters outside the alphabet, a dangling group or an over-long run; the total is
-    checked by :func:`validate_rle`.
+    to the run two places earlier, and every run is kept modulo 2**32 (pycocotools'
+    ``uint`` counts), so a "negative" run wraps to a huge one and fails the total check
+    of :func:`validate_rle` instead of being read two different ways. Raises
+    :class:`MaskError` (code ``invalid_rle``) for characters outside the alphabet, a
+    dangling group or an over-long run.
     """
     try:
         raw = np.frombuffer(counts.encode("ascii"), dtype=np.uint8)
@@ -76,9 +82,8 @@ def rle_run_lengths(counts: str) -> np.ndarray:
         runs[3::2] = runs[1] + np.cumsum(values[3::2])
     if runs.size > 4:
         runs[4::2] = runs[2] + np.cumsum(values[4::2])
-    if runs.size and runs.min() < 0:
-        raise MaskError("RLE counts decode to a negative run length", "invalid_rle")
-    return runs
+    result: np.ndarray = np.mod(runs, _UINT32)
+    return result
 
 
 def validate_rle(rle: Any, height: int, width: int) -> dict[str, Any]:

@@ -43,3 +43,43 @@ def test_bad_counts_are_rejected(counts: str) -> None:
 def test_size_mismatch_is_its_own_error() -> None:
     with pytest.raises(SizeMismatch):
         check_rle(encode_mask(np.ones((5, 4), bool)), 4, 5)
+
+
+def test_an_over_long_run_that_pycocotools_reads_differently_is_refused() -> None:
+    # Issue 15: accepted once, stored with area 32,760 on a 19,200-pixel frame, after
+    # which the project's masks and yolo-seg exports failed.
+    with pytest.raises(ValueError, match="too long"):
+        check_rle({"size": [120, 160], "counts": "0PP`00PP`ooooooOPh2"}, 120, 160)
+
+
+def test_runs_wrap_as_pycocotools_unsigned_counts() -> None:
+    # Run 3 is stored as a delta to run 1: 0 + (-1) = -1 ("O" is the group 0x1F, a
+    # negative one), which pycocotools keeps as 2**32 - 1: the runs cannot tile the frame.
+    counts = "000O"
+    assert rle_run_lengths(counts).tolist() == [0, 0, 0, 2**32 - 1]
+    with pytest.raises(ValueError):
+        check_rle({"size": [2, 2], "counts": counts}, 2, 2)
+
+
+def test_strings_we_accept_decode_the_same_in_pycocotools() -> None:
+    """Random short strings (negative deltas included): whenever the parser's runs
+    tile the frame, pycocotools decodes exactly those runs."""
+    rng = np.random.default_rng(0)
+    weights = np.ones(64)
+    weights[:8], weights[16:24], weights[32:40] = 30, 10, 3
+    weights /= weights.sum()
+    alphabet = [chr(48 + g) for g in range(64)]
+    agreed = 0
+    for _ in range(30_000):
+        h, w = (int(v) for v in rng.integers(1, 5, 2))
+        counts = "".join(rng.choice(alphabet, int(rng.integers(1, 10)), p=weights))
+        try:
+            runs = rle_run_lengths(counts)
+        except ValueError:
+            continue
+        if runs.sum() != h * w:
+            continue
+        expected = np.repeat(np.arange(runs.size) % 2, runs).reshape(w, h).T
+        np.testing.assert_array_equal(decode_rle({"size": [h, w], "counts": counts}), expected)
+        agreed += 1
+    assert agreed > 100

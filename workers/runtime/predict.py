@@ -211,7 +211,9 @@ def predict(
         payload = {"error": str(exc), "code": "invalid_prompt"}
     except Exception as exc:
         logger.exception("predict failed for asset %s frame %s", asset_id, frame)
-        payload = {"error": f"{type(exc).__name__}: {exc}", "code": "worker_error"}
+        # The text and traceback stay in the log: the answer names the kind of fault.
+        kind = type(exc).__name__
+        payload = {"error": f"{kind} (the worker's log has details)", "code": "worker_error"}
     if reply_key:
         # The result's memory rides in the reply's round trip (after the reply).
         push_reply(reply_key, payload, also_set=memo)

@@ -1,5 +1,6 @@
-"""Run the whole stack in the foreground: Redis (unless REDIS_URL is set), one Celery
-worker and the web server. Ctrl-C (or SIGTERM) stops all of it."""
+"""Run the whole stack in the foreground: Redis (unless REDIS_URL is set), two Celery
+workers (clicks apart from embeddings and jobs) and the web server. Ctrl-C (or SIGTERM)
+stops all of it."""
 
 from __future__ import annotations
 
@@ -16,8 +17,31 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator import task_routes
 from annotator.management.commands.demo_setup import ensure_demo
 from annotator.redis_client import get_redis, queue_has_worker
+
+
+def worker_command(python: str, name: str, queues: list[str], concurrency: int) -> list[str]:
+    """The command line of one Celery worker serving ``queues``."""
+    return [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "annotator",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-c",
+        str(concurrency),
+        "-O",
+        "fair",
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"{name}-{os.getpid()}@%h",
+    ]
 
 
 def redis_server_binary() -> str:
@@ -33,7 +57,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument(
+            "--concurrency", type=int, default=1, help="processes for embeddings and jobs"
+        )
+        parser.add_argument(
+            "--interactive-concurrency", type=int, default=2, help="processes for clicks"
+        )
+        parser.add_argument("--web-workers", type=int, default=3, help="web server processes")
         parser.add_argument("--no-demo", action="store_true", help="skip the demo project")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -90,27 +120,13 @@ class Command(BaseCommand):
         if not options["no_demo"]:
             login = ensure_demo()
         python = sys.executable
-        self._spawn(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "annotator",
-                "worker",
-                "-Q",
-                "interactive,embed,jobs",
-                "-c",
-                str(options["concurrency"]),
-                "-O",
-                "fair",
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"annotator-{os.getpid()}@%h",
-            ],
-        )
+        # Two workers, so a click never waits behind a long job: one takes only the
+        # interactive queue, the other embeddings and jobs (exports, imports, thumbnails).
+        for name, queues, concurrency in (
+            ("interactive", [task_routes.INTERACTIVE], options["interactive_concurrency"]),
+            ("jobs", [task_routes.EMBED, task_routes.JOBS], options["concurrency"]),
+        ):
+            self._spawn(name, worker_command(python, name, queues, concurrency))
         host, port = options["host"], options["port"]
         self._check_port_free(host, port)
         self._spawn(
@@ -122,8 +138,10 @@ class Command(BaseCommand):
                 "annotator.wsgi:application",
                 "--bind",
                 f"{host}:{port}",
+                # Several processes: one busy parsing a large body (or holding the GIL)
+                # must not stall health checks and clicks served by the others.
                 "--workers",
-                "1",
+                str(options["web_workers"]),
                 "--threads",
                 "8",
                 "--timeout",
@@ -154,7 +172,7 @@ class Command(BaseCommand):
         """Print the banner once clicks can be answered (the worker loads its engine
         modules first); a worker that dies meanwhile stops the command."""
         deadline = time.monotonic() + timeout
-        while not queue_has_worker("interactive"):
+        while not queue_has_worker(task_routes.INTERACTIVE):
             for name, process in self.children:
                 if process.poll() is not None:
                     raise CommandError(f"{name} exited with code {process.returncode}")
