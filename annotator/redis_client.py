@@ -1,10 +1,13 @@
 """A plain Redis client on the same server as the Celery broker: worker liveness keys,
-and the reply lists of interactive requests (see :func:`wait_reply`)."""
+the reply lists of interactive requests (see :func:`wait_reply`), and the workers' look
+at the broker's own queues (:func:`task_ids_in_broker`)."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -14,8 +17,15 @@ from django.conf import settings
 WORKER_ALIVE_KEY = "annotator:alive:{queue}"
 WORKER_ALIVE_TTL_S = 15
 REPLY_KEY = "annotator:reply:{token}"
+TURN_KEY = "annotator:turn:{duty}"
 #: A reply nobody waits for any more (the web process timed out) expires after this.
 REPLY_TTL_S = 60
+#: Where kombu's Redis transport keeps messages (its defaults): a list per queue (one
+#: more per priority step), and a hash of the messages delivered to a worker and not
+#: acknowledged yet.
+_PRIORITY_SEP, _PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
+_UNACKED_KEY = "unacked"
+_TASK_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def redis_url_for_client(url: str) -> str:
@@ -43,6 +53,44 @@ def queue_has_worker(queue: str) -> bool:
         return bool(get_redis().exists(WORKER_ALIVE_KEY.format(queue=queue)))
     except redis.RedisError:
         return False
+
+
+def queue_backlog(queue: str) -> int:
+    """How many messages wait in ``queue`` (not yet taken by a worker). Raises
+    ``redis.RedisError``."""
+    with get_redis().pipeline(transaction=False) as pipe:
+        pipe.llen(queue)
+        for step in _PRIORITY_STEPS:
+            pipe.llen(f"{queue}{_PRIORITY_SEP}{step}")
+        return sum(int(n) for n in pipe.execute())
+
+
+def task_ids_in_broker(queues: Iterable[str]) -> set[str]:
+    """The ids of every task message the broker holds for ``queues``: waiting in a
+    queue, or delivered to a worker that has not acknowledged it yet (a job task is
+    acknowledged when it ends). A message that is in neither was lost, e.g. with a
+    broker that restarted without persistence. Raises ``redis.RedisError``.
+
+    Reads whole queues: meant for the workers' occasional sweep (a few thousand
+    messages of a few hundred bytes), not for a request path."""
+    with get_redis().pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.lrange(queue, 0, -1)
+            for step in _PRIORITY_STEPS:
+                pipe.lrange(f"{queue}{_PRIORITY_SEP}{step}", 0, -1)
+        pipe.hvals(_UNACKED_KEY)
+        parts = pipe.execute()
+    # Task ids are uuids in the message headers (the body is base64): one scan of the
+    # raw messages, whatever the rest of their layout. A superset (the headers also
+    # name the task that sent the message), which is all the sweep needs.
+    return {m.decode() for part in parts for raw in part for m in _TASK_ID.findall(raw)}
+
+
+def take_turn(duty: str, seconds: float) -> bool:
+    """Whether this process does ``duty`` now, a duty one worker at a time does every
+    ``seconds``: the first to ask in each period gets the turn."""
+    key = TURN_KEY.format(duty=duty)
+    return bool(get_redis().set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
 
 
 def new_reply_key() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -29,7 +30,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ANNOTATOR_VAR_DIR") or BASE_DIR / "var")
 
 ENVIRONMENT = env_choice("ANNOTATOR_ENV", "development", ("development", "test", "production"))
-DEBUG = env_bool("DEBUG", ENVIRONMENT == "development")
+# Off unless asked for (DEBUG=1), in every environment: scripts/run serves with it off
+# (tracebacks and settings never reach a browser; errors go to the log).
+DEBUG = env_bool("DEBUG", False)
+if DEBUG and ENVIRONMENT == "production":
+    raise ImproperlyConfigured("DEBUG=1 is refused with ANNOTATOR_ENV=production")
 
 
 def _secret_key() -> str:
@@ -50,10 +55,33 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _public_url() -> str:
+    """``PUBLIC_URL``: the origin clients reach the server at (``https://host[:port]``),
+    e.g. behind a proxy. Optional; pagination links are absolute on it when set."""
+    value = (env_str("PUBLIC_URL") or "").rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise ImproperlyConfigured(
+            f"PUBLIC_URL={value!r} must be an origin such as https://annotator.example.org"
+        )
+    return value
+
+
+PUBLIC_URL = _public_url()
+_public_host = [urlsplit(PUBLIC_URL).hostname or ""] if PUBLIC_URL else []
+# Development and tests answer any Host (`scripts/run --host 0.0.0.0` is reached by
+# whatever name the machine has on the network); nothing the server builds echoes the
+# Host header (pagination links are relative or on PUBLIC_URL). Production lists its
+# names (ALLOWED_HOSTS, plus PUBLIC_URL's host).
 ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS", ["*"] if ENVIRONMENT != "production" else ["localhost", "127.0.0.1"]
+    "ALLOWED_HOSTS",
+    ["*"] if ENVIRONMENT != "production" else ["localhost", "127.0.0.1", *_public_host],
 )
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_URL] if PUBLIC_URL else [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -74,6 +102,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "annotator.csp.CSPMiddleware",  # Content-Security-Policy (see "security" below)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,7 +175,21 @@ CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in task_routes.TASK
 # One message at a time per process: a long job must not hold interactive clicks hostage.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A worker outlives a Redis restart: it reconnects (every 2 s, then up to every 30 s) for
+# as long as Redis is away, and its running jobs go on (their claim is in the database).
+# Messages Redis lost are sent again by the job lifecycle's sweep.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A connect to an unreachable Redis fails in seconds, not after the system's TCP timeout:
+# the web side answers 503 instead of hanging.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+# Sending a task subscribes to its result on the result backend, which retries for 20 s
+# (Celery's default) when Redis is down: a request that starts a job would hang that
+# long. About a second instead; a job's outcome is in its row, not in its task result.
+_RESULT_RETRIES = {"max_retries": 3, "interval_start": 0, "interval_step": 0.25, "interval_max": 1}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _RESULT_RETRIES}
 CELERY_TASK_ALWAYS_EAGER = False
 # Job tasks are acknowledged when they end (acks_late) and a lost pool process does not
 # requeue the message (reject_on_worker_lost off): the job lifecycle decides instead,
@@ -212,6 +255,11 @@ EMBEDDING_CACHE_MB = env_int("EMBEDDING_CACHE_MB", 1024, minimum=0)
 # Images embedded in one encoder pass by the embed queue (SAM); queued jobs are claimed.
 EMBED_BATCH_SIZE = env_int("EMBED_BATCH_SIZE", 4, minimum=1)
 PREDICT_TIMEOUT_S = env_float("PREDICT_TIMEOUT_S", 10.0, minimum=0.1)
+# A click finding this many others waiting in the interactive queue is answered 503 busy
+# at once instead of waiting out PREDICT_TIMEOUT_S behind them.
+PREDICT_MAX_BACKLOG = env_int("PREDICT_MAX_BACKLOG", 12, minimum=1)
+# The largest predict request body (prompts and an optional prior mask).
+PREDICT_MAX_BODY_BYTES = env_int("PREDICT_MAX_BODY_KB", 2048, minimum=16) * 1024
 
 # --- job lifecycle (workers/runtime/lifecycle.py) ----------------------------------------
 # A running job's worker stamps ``Job.heartbeat`` every JOB_HEARTBEAT_S; a job without a
@@ -235,8 +283,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema plus the error answers each view's setup implies.
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "api.exceptions.handle_api_exception",
+    # Bounded in size, depth and number range (api/parsers.py), on every JSON endpoint.
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -251,6 +306,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # ``<id:...>`` path segments (api/converters.py): integers of at most 18 digits.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}
+    },
 }
 
 LOGIN_URL = "/login/"
@@ -258,12 +317,82 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# --- security -------------------------------------------------------------------------
+# Sign-in throttling (annotator/services/login_guard.py): past this many failed sign-ins
+# in LOGIN_FAILURE_WINDOW_S for one username (any case) or from one client address,
+# sign-in is refused (429 + Retry-After) until the window ends, the password unchecked.
+AUTHENTICATION_BACKENDS = [
+    "annotator.services.login_guard.LoginGuardBackend",  # first: refuses locked sign-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_MAX_FAILURES_PER_USER = env_int("LOGIN_MAX_FAILURES_PER_USER", 10, minimum=1)
+LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
+# Behind a reverse proxy: the header it puts the client's address in (its last entry is
+# used), e.g. X-Forwarded-For. Unset: the connection's address (REMOTE_ADDR).
+CLIENT_ADDRESS_HEADER = env_str("CLIENT_ADDRESS_HEADER") or None
+
+# Content-Security-Policy (django-csp, annotator/csp.py): the browser UI is ES modules,
+# a stylesheet, images from the API and blob:/data: images it makes itself; no inline
+# script or <style>, nothing from elsewhere. Style attributes are allowed (style-src-attr):
+# the UI colours label swatches with them (ui.ts el(..., {style})); an attribute cannot
+# select elements nor load anything but 'self'/data:/blob: images. Third-party pages
+# under /api/ get inline styles (the browsable API, Swagger UI) and the Swagger page an
+# inline script (annotator/csp.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+CSP_INLINE_SCRIPT_PATHS = ("/api/docs/",)
+CSP_INLINE_STYLE_PREFIXES = ("/api/",)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# HTTPS settings: on in production, each can be set (1/0) to fit the deployment. The
+# cookies are sent over HTTPS only (browsers also accept them from http://localhost).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", ENVIRONMENT == "production")
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", ENVIRONMENT == "production")
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 31_536_000 if ENVIRONMENT == "production" else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Off by default: TLS usually ends at a proxy that redirects plain HTTP itself; with it
+# on, the health check (plain HTTP inside the deployment) is still answered.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+# Behind a TLS-terminating proxy: the header that says the client used HTTPS, e.g.
+# X-Forwarded-Proto (its value must then be "https"). Set it only when the proxy always
+# sets (or strips) that header.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = None
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 
 LOGGING = {
     "version": 1,

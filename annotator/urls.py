@@ -6,3 +6,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("frontend.urls")),
 ]
+
+handler404 = "api.not_found.not_found"
+handler500 = "api.server_error.server_error"

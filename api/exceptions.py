@@ -6,11 +6,12 @@ here, in one place, so views stay thin.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -25,6 +26,8 @@ from annotator.errors import (
     WorkerFailed,
 )
 from formats.errors import FormatError
+
+logger = logging.getLogger(__name__)
 
 _STATUS: dict[type[DomainError], int] = {
     InvalidInput: status.HTTP_400_BAD_REQUEST,
@@ -73,6 +76,14 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         return Response({"detail": str(exc), "code": "body_too_large"}, status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response({"detail": str(exc), "code": "suspicious_request"}, status=400)
+    if isinstance(exc, OperationalError):
+        # The database is down, restarting, or (SQLite) locked past its busy timeout.
+        logger.warning("database unavailable: %s", exc)
+        return Response(
+            {"detail": "the database is busy or unreachable; try again", "code": "database_busy"},
+            status=503,
+            headers={"Retry-After": "2"},
+        )
     if isinstance(exc, DataError | OverflowError):
         # The last line of defence: a value that reached the database out of its
         # column's range (each input is bounded where it is parsed, see api/parsers.py).

@@ -3,19 +3,23 @@
 Everything a client can put in a JSON body passes here before any serializer, service
 or C library sees it, so a whole class of faults stops at the door:
 
-- a body over the view's limit (``max_body_bytes``, else ``DATA_UPLOAD_MAX_MEMORY_SIZE``)
+- a body over the view's limit (the setting its ``max_body_setting`` names, else
+  ``DATA_UPLOAD_MAX_MEMORY_SIZE``)
   is a 413 ``body_too_large``, read no further than the limit;
 - nesting deeper than :data:`MAX_DEPTH` (Python's parser and DRF's error reporting both
   recurse; a deep body used to end in ``RecursionError``) is a 400 ``parse_error``;
 - integers beyond +-2**53 (no JSON client can hold them exactly, no column of ours
   fits a 400-digit number, and ``float()`` of one raises ``OverflowError``), ``NaN``,
-  ``Infinity`` and numbers that overflow to infinity are a 400 ``parse_error``.
+  ``Infinity`` and numbers that overflow to infinity are a 400 ``parse_error``;
+- NUL characters in strings or keys (PostgreSQL stores none: a DataError mid-transaction)
+  are a 400 ``parse_error``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -36,8 +40,8 @@ def _refuse_constant(name: str) -> Any:
 
 def body_limit(view: Any) -> int:
     """The largest body, in bytes, that ``view`` accepts."""
-    limit = getattr(view, "max_body_bytes", None)
-    return int(limit if limit is not None else settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    name = getattr(view, "max_body_setting", None) or "DATA_UPLOAD_MAX_MEMORY_SIZE"
+    return int(getattr(settings, name))
 
 
 def read_bounded(stream: Any, limit: int, length: int | None) -> bytes:
@@ -58,7 +62,12 @@ def check_shape(value: Any) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels")
-        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            if any("\x00" in key for key in node):
+                raise ParseError("JSON parse error - a key holds a NUL character")
+            children: Any = node.values()
+        else:
+            children = node
         for child in children:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
@@ -70,6 +79,8 @@ def check_shape(value: Any) -> None:
                     )
             elif isinstance(child, float) and not math.isfinite(child):
                 raise ParseError("JSON parse error - a number overflows to infinity")
+            elif isinstance(child, str) and "\x00" in child:
+                raise ParseError("JSON parse error - a string holds a NUL character")
 
 
 def parse_json(data: bytes) -> Any:
@@ -95,7 +106,7 @@ class BoundedJSONParser(BaseParser):
         self,
         stream: Any,
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         context = parser_context or {}
         request = context.get("request")

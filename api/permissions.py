@@ -151,8 +151,11 @@ class OnProjectObject(APIView):
 def review_or_annotate(view: Any, annotation: Any, role: str) -> None:
     """Changing an annotation: setting only its review status (and naming the version) is
     reviewing; any other change is annotating, and one that also sets the review status
-    needs both. Decided on the validated body (``view.changes``), so a malformed body is a
-    400 before it is a 403."""
+    needs both. A member who can do neither is refused before the body is read (a
+    malformed body is no way to learn more than a 403); the others are decided on the
+    validated body (``view.changes``)."""
+    if not (can(role, Capability.REVIEW) or can(role, Capability.ANNOTATE)):
+        require(role, Capability.ANNOTATE)
     changed = set(view.changes)
     if "review_status" in changed and changed <= {"review_status", "version"}:
         require(role, Capability.REVIEW)

@@ -36,6 +36,16 @@ def png_bytes(width: int = 64, height: int = 48, seed: int = 0, mode: str = "RGB
     return buffer.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def fresh_login_guard() -> Iterator[None]:
+    """Failed sign-ins of one test never lock an account of the next (the counters are
+    by username, and every test's owner is called "owner")."""
+    from annotator.services import login_guard
+
+    login_guard.clear_all()
+    yield
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[[str], Any]:
     from django.contrib.auth.models import User
@@ -227,7 +237,7 @@ def celery_worker(
                 # Short heartbeats: a job whose worker stops is recovered within seconds
                 # (tests/workers/runtime/test_worker_loss.py).
                 "JOB_HEARTBEAT_S": "0.5",
-                "JOB_STALE_AFTER_S": "3",
+                "JOB_STALE_AFTER_S": "5",
                 "JOB_MAX_ATTEMPTS": "2",
             }
         )

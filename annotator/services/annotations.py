@@ -44,23 +44,27 @@ def check_mask(asset: Asset, frame: int, rle: Any) -> dict[str, Any]:
         raise InvalidInput(str(exc), exc.code) from None
 
 
+def _not_a_label(label: int | None) -> InvalidInput:
+    # One answer whether the id names no label or another project's: the id of a label
+    # in a project the caller may not see must tell them nothing.
+    return InvalidInput(f"label {label} is not a label of this project", "unknown_label")
+
+
 def check_label(asset: Asset, label: LabelClass) -> None:
     if label.project_id != asset.project_id:
-        raise InvalidInput("the label belongs to another project", "foreign_label")
+        raise _not_a_label(label.pk)
 
 
 def project_label(asset: Asset, label: LabelClass | int) -> LabelClass:
-    """``label``, or the label with that id, if it is a label of the asset's project:
-    ``unknown_label`` for an id that names no label, ``foreign_label`` for a label of
-    another project."""
+    """``label``, or the label with that id, if it is a label of the asset's project;
+    otherwise ``unknown_label``, the same for an id of no label and one of another
+    project's label."""
     if isinstance(label, LabelClass):
         check_label(asset, label)
         return label
-    found = LabelClass.objects.filter(pk=label).first()
+    found = LabelClass.objects.filter(pk=label, project_id=asset.project_id).first()
     if found is None:
-        raise InvalidInput(f"unknown label {label}", "unknown_label")
-    if found.project_id != asset.project_id:
-        raise InvalidInput(f"label {label} belongs to another project", "foreign_label")
+        raise _not_a_label(label)
     return found
 
 
@@ -157,13 +161,12 @@ def update_annotation(
         updated = Annotation.objects.filter(pk=annotation.pk, version=expected_version).update(
             version=F("version") + 1, **fields
         )
-        if not updated:
-            current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True)
+        if not updated:  # ``previous`` is the row as it stands (locked)
             raise Conflict(
                 f"the annotation changed meanwhile: you had version {expected_version}, "
-                f"it is now {current.first()}",
+                f"it is now {previous.version}",
                 "stale_version",
-                current_version=current.first(),
+                current_version=previous.version,
             )
         AnnotationRevision.objects.create(
             annotation=previous,
@@ -178,7 +181,9 @@ def update_annotation(
         )
         if interaction:
             _store_interaction(previous, interaction, user)
-    annotation.refresh_from_db()
+        # Read back while the row is still locked: a delete committed right after this
+        # transaction must not turn a successful update into a DoesNotExist.
+        annotation.refresh_from_db()
     return annotation
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from dataclasses import dataclass, field
+from functools import partial
 from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import QuerySet
 
 from annotator.errors import InvalidInput, TooLarge
 from annotator.media import MediaError, inspect_image, sha256_of, sniff_kind
@@ -26,6 +31,17 @@ INGESTIBLE_KINDS = {AssetKind.IMAGE}
 def _clean_name(name: str | None) -> str:
     base = os.path.basename((name or "").replace("\\", "/")).strip()
     return (base or "upload")[:255]
+
+
+def storage_name(name: str, max_bytes: int = 100) -> str:
+    """The asset's name as a file name every storage accepts: filesystems refuse names
+    over 255 bytes (80 CJK characters are 240), so the stem is cut to ``max_bytes`` of
+    UTF-8 (the asset keeps its full ``name``)."""
+    stem, ext = os.path.splitext(name)
+    ext = ext if len(ext.encode()) <= 16 else ""
+    budget = max_bytes - len(ext.encode())
+    stem = stem.encode()[:budget].decode("utf-8", errors="ignore") or "upload"
+    return stem + ext
 
 
 def ingest_upload(
@@ -82,7 +98,9 @@ def ingest_upload(
     written: list[str] = []
     try:
         stream.seek(0)
-        asset.file.save(f"{checksum[:16]}-{name}", ContentFile(stream.read()), save=False)
+        asset.file.save(
+            f"{checksum[:16]}-{storage_name(name)}", ContentFile(stream.read()), save=False
+        )
         written.append(str(asset.file.name))
         if inspected.display_png is not None:
             asset.display_file.save(
@@ -124,18 +142,120 @@ def queue_embedding(asset: Asset, user: User | None = None) -> None:
 
 
 def delete_asset(asset: Asset) -> None:
-    """Delete the row (cascading to frames and annotations), then its files."""
-    paths = [str(f.name) for f in (asset.file, asset.display_file, asset.thumbnail) if f]
-    storage = asset.file.storage
+    """Delete the row (cascading to frames, annotations and jobs) and, once that
+    commits, its files: original, display rendering, thumbnail, frame images and cached
+    engine states (``remove_files``).
+
+    Only the row of this very upload goes (same id, same stored original): a copy whose
+    row never committed (an import rolled back) takes no other asset with it, and only
+    its own named files."""
     with transaction.atomic():
-        asset.delete()
-    for path in paths:
-        try:
-            storage.delete(path)
-        except Exception:
-            logger.warning("could not remove %s", path, exc_info=True)
+        rows = Asset.objects.select_for_update().filter(pk=asset.pk, file=asset.file.name)
+        files = files_of_assets(rows)
+        if files.asset_ids:
+            rows.delete()
+        own = (asset.file, asset.display_file, asset.thumbnail)
+        files.paths.update(str(f.name) for f in own if f)
+        remove_files_on_commit(files)
 
 
 def display_path(asset: Asset) -> str:
     """Storage path of the 8-bit image the UI and engines read."""
     return str(asset.display_file.name if asset.display_file else asset.file.name)
+
+
+# --- the files of deleted assets and projects --------------------------------------------
+# Where workers store what they derive from an asset: the layout of
+# ``workers.engines.embedding_cache.embedding_key`` (the web side never imports workers;
+# tests/api/test_media_cleanup.py pins the two together).
+EMBEDDINGS_DIR = "embeddings"
+
+
+def thumbnail_name(asset: Asset) -> str:
+    """Storage name of an asset's thumbnail (written by the ``thumbnail`` job)."""
+    return f"assets/thumbnails/{asset.pk}-{asset.checksum[:16]}.jpg"
+
+
+@dataclass
+class StoredFiles:
+    """Media files to remove once a delete commits: ``paths`` one by one, ``folders``
+    with everything under them, and the cached engine states of ``asset_ids``."""
+
+    paths: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)
+    asset_ids: set[int] = field(default_factory=set)
+
+
+def files_of_assets(assets: QuerySet[Asset]) -> StoredFiles:
+    """Every file of ``assets``, read from their rows: call it in the transaction that
+    deletes them, once they are locked, so a worker's later write is either seen here or
+    finds the row gone (and removes its file itself)."""
+    files = StoredFiles()
+    for pk, checksum, *names in assets.values_list(
+        "pk", "checksum", "file", "display_file", "thumbnail"
+    ):
+        files.asset_ids.add(pk)
+        files.paths.update(str(name) for name in names if name)
+        # The thumbnail job's name, also when the row does not name it yet.
+        files.paths.add(thumbnail_name(Asset(pk=pk, checksum=checksum)))
+    if files.asset_ids:
+        frames = Frame.objects.filter(asset_id__in=files.asset_ids).exclude(image="")
+        files.paths.update(str(name) for name in frames.values_list("image", flat=True))
+    return files
+
+
+def remove_files_on_commit(files: StoredFiles) -> None:
+    """Remove ``files`` once the current transaction commits (at once outside one);
+    nothing when it rolls back."""
+    transaction.on_commit(partial(remove_files, files))
+
+
+def remove_files(files: StoredFiles, storage: Storage | None = None) -> None:
+    """Remove ``files`` from media storage through the storage API (local files, S3; a
+    name that is not there is no error). Never raises: the delete has committed, so a
+    file that cannot be removed is logged and left."""
+    storage = storage or default_storage
+    try:
+        for path in sorted(files.paths):
+            _remove(storage, path)
+        for folder in sorted(files.folders):
+            _remove_folder(storage, folder)
+        if files.asset_ids:
+            for model in _listdir(storage, EMBEDDINGS_DIR)[0]:
+                for pk in sorted(files.asset_ids):
+                    _remove_folder(storage, f"{EMBEDDINGS_DIR}/{model}/{pk}")
+    except Exception:
+        logger.exception("removing the files of a deleted asset or project stopped")
+
+
+def _remove(storage: Storage, path: str) -> None:
+    try:
+        storage.delete(path)
+    except FileNotFoundError:
+        pass
+    except Exception:
+        logger.warning("could not remove %s from media storage", path, exc_info=True)
+
+
+def _listdir(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
+    try:
+        folders, names = storage.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    except Exception:
+        logger.warning("could not list %s in media storage", folder, exc_info=True)
+        return [], []
+    return list(folders), list(names)
+
+
+def _remove_folder(storage: Storage, folder: str) -> None:
+    """Remove every file under ``folder``, then the folder itself where folders exist
+    (a local file system; object stores have none)."""
+    folders, names = _listdir(storage, folder)
+    for name in names:
+        _remove(storage, f"{folder}/{name}")
+    for sub in folders:
+        _remove_folder(storage, f"{folder}/{sub}")
+    # No folders (an object store), gone already, or a worker wrote into it meanwhile.
+    with contextlib.suppress(NotImplementedError, OSError):
+        os.rmdir(storage.path(folder))

@@ -26,4 +26,7 @@ def send_task(name: str, args: list[Any], **options: Any) -> str:
 
 def send_task_on_commit(name: str, args: list[Any], task_id: str | None = None) -> None:
     task_routes.queue_of(name)  # an unknown name fails here, inside the caller's transaction
-    transaction.on_commit(lambda: send_task(name, args, task_id=task_id))
+    # robust: a broker that cannot be reached must not turn the committed request into a
+    # 500 (the error is logged); the job stays queued and the workers' sweep sends it
+    # again once Redis is back (``workers.runtime.lifecycle.resend_lost_deliveries``).
+    transaction.on_commit(lambda: send_task(name, args, task_id=task_id), robust=True)

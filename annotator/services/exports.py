@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotator.errors import InvalidInput, TooLarge
 from annotator.models import Export, Job, Project
+from annotator.services.assets import storage_name
 from annotator.services.jobs import start_job
 from formats.archives import IMPORT_FORMATS
 
@@ -98,7 +99,7 @@ def _check_upload(upload: UploadedFile) -> None:
 
 
 def _store_upload(upload: UploadedFile, prefix: str) -> str:
-    name = os.path.basename(upload.name or "upload")[:100]
+    name = storage_name(os.path.basename(upload.name or "upload"))
     return default_storage.save(f"imports/{prefix}/{uuid.uuid4().hex}-{name}", upload)
 
 

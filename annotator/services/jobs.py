@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,13 +49,37 @@ def start_job(
     return job
 
 
+#: Job params naming uploaded files the job consumes (an import's archive and images).
+#: A job cancelled before any worker ran it removes them; a running one does it itself.
+UPLOAD_PARAMS = ("archive", "images")
+
+
+def uploads_of(job: Job) -> list[str]:
+    params = job.params or {}
+    return [p for p in (params.get(k) for k in UPLOAD_PARAMS) if isinstance(p, str) and p]
+
+
+def _remove_uploads(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            default_storage.delete(path)
+        except Exception:  # the cancel has committed: log and leave the file
+            logger.warning("could not remove the upload %s", path, exc_info=True)
+
+
 def cancel_job(job: Job) -> Job:
     """Cancel a queued or running job. The queued message is revoked; a running task sees
     the status at its next progress report and stops. Finished jobs stay as they are."""
     with transaction.atomic():
-        changed = Job.objects.filter(
-            pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-        ).update(status=JobStatus.CANCELLED, finished=timezone.now())
+        now = timezone.now()
+        was_queued = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.CANCELLED, finished=now
+        )
+        changed = was_queued or Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.CANCELLED, finished=now
+        )
+        if was_queued and uploads_of(job):
+            transaction.on_commit(partial(_remove_uploads, uploads_of(job)))
     if changed and job.celery_id:
         try:
             app.control.revoke(job.celery_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import redis
@@ -12,7 +13,7 @@ from annotator import task_routes
 from annotator.celery import app
 from annotator.errors import InvalidInput, Unavailable, WorkerFailed
 from annotator.models import Asset
-from annotator.redis_client import new_reply_key, queue_has_worker, wait_reply
+from annotator.redis_client import new_reply_key, queue_backlog, queue_has_worker, wait_reply
 from annotator.services.annotations import frame_size
 from formats.prompts import validate_engine, validate_prompts
 
@@ -46,6 +47,15 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
     timeout = settings.PREDICT_TIMEOUT_S
     reply_key = new_reply_key()
     try:
+        backlog = queue_backlog(task_routes.INTERACTIVE)
+        if backlog >= settings.PREDICT_MAX_BACKLOG:
+            # Shed load at once: a click behind this many others would wait out its
+            # timeout anyway, holding a web thread all along (issue 15's load test).
+            raise Unavailable(
+                f"the interactive workers are busy ({backlog} requests waiting)",
+                "busy",
+                retry_after=RETRY_AFTER_S,
+            )
         result = app.send_task(
             task_routes.PREDICT,
             args=[asset.pk, frame, engine, prompts],
@@ -63,7 +73,9 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
             f"the queue cannot be reached: {exc}", "no_worker", retry_after=RETRY_AFTER_S
         ) from None
     if answer is None:
-        result.revoke()
+        # Best effort: the message expires anyway, and Redis may have gone meanwhile.
+        with contextlib.suppress(redis.RedisError, OperationalError):
+            result.revoke()
         raise Unavailable(
             f"the interactive workers are busy (no answer within {timeout:g} s)",
             "busy",

@@ -6,11 +6,12 @@ import re
 from collections.abc import Iterable
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, RestrictedError
 
 from annotator.errors import Conflict, InvalidInput
-from annotator.models import LabelClass, Membership, Project, Role
+from annotator.models import Asset, Export, Job, LabelClass, Membership, Project, Role
+from annotator.services.assets import files_of_assets, remove_files_on_commit
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Distinct default colours for labels created without one.
@@ -103,35 +104,90 @@ def delete_label(label: LabelClass) -> None:
         ) from None
 
 
+def delete_project(project: Project) -> None:
+    """Delete the project and everything in it (assets, annotations, labels, members,
+    jobs, exports) in one transaction and, once it commits, every file of it in media
+    storage: the assets' files and cached engine states, export zips and uploaded
+    import archives (``remove_files``: logged, never raised)."""
+    with transaction.atomic():
+        # FOR UPDATE: rows that would point at the project (an upload, a new job) wait
+        # for this delete and then fail, so none is left out of the cascade or the files.
+        if not Project.objects.select_for_update().filter(pk=project.pk).exists():
+            return
+        files = files_of_assets(Asset.objects.select_for_update().filter(project=project))
+        exports = Export.objects.filter(project=project).exclude(file="")
+        files.paths.update(str(name) for name in exports.values_list("file", flat=True))
+        for params in Job.objects.filter(project=project, kind="import").values_list(
+            "params", flat=True
+        ):
+            files.paths.update(
+                str(params[k]) for k in ("archive", "images") if (params or {}).get(k)
+            )
+        # Where the export job and the import upload store their files (by project id).
+        files.folders.update({f"exports/{project.pk}", f"imports/{project.pk}"})
+        project.delete()
+        remove_files_on_commit(files)
+
+
 def set_member(project: Project, username: str, role: str) -> Membership:
     """Add ``username`` to the project or change their role. The last owner cannot be
-    demoted, so a project never ends up with nobody able to manage it."""
+    demoted, so a project never ends up with nobody able to manage it (also when two
+    owners demote each other at once: ``_lock_owners``)."""
     if role not in Role.values:
         raise InvalidInput(f"role must be one of {', '.join(Role.values)}", "invalid_role")
     user = User.objects.filter(username=username).first()
     if user is None:
         raise InvalidInput(f"no user named {username!r}", "unknown_user")
     with transaction.atomic():
+        _lock_owners(project.pk)
         membership = (
             Membership.objects.select_for_update().filter(project=project, user=user).first()
         )
         if membership is None:
             return Membership.objects.create(project=project, user=user, role=role)
         if membership.role == Role.OWNER and role != Role.OWNER:
-            _ensure_other_owner(project, membership)
+            _ensure_other_owner(membership)
         membership.role = role
         membership.save(update_fields=["role"])
         return membership
 
 
 def remove_member(membership: Membership) -> None:
+    """Remove a member; the last owner cannot be removed. The role checked is the one
+    stored now, not the one ``membership`` was loaded with."""
     with transaction.atomic():
-        if membership.role == Role.OWNER:
-            _ensure_other_owner(membership.project, membership)
-        membership.delete()
+        _lock_owners(membership.project_id)
+        current = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+        if current is None:
+            return  # removed meanwhile
+        if current.role == Role.OWNER:
+            _ensure_other_owner(current)
+        current.delete()
 
 
-def _ensure_other_owner(project: Project, membership: Membership) -> None:
-    others = Membership.objects.filter(project=project, role=Role.OWNER).exclude(pk=membership.pk)
+def _lock_owners(project_id: int) -> None:
+    """Serialise the owner changes of a project: lock its row, then its owners' rows,
+    until the transaction ends (PostgreSQL; SQLite's IMMEDIATE transactions already run
+    one writer at a time). Two owners demoting each other then run one after the other,
+    and the second finds the first's change. ``no_key``: uploads and new labels, which
+    only need the project row to exist, are not held up."""
+    no_key = connection.features.has_select_for_no_key_update
+    found = (
+        Project.objects.select_for_update(no_key=no_key)
+        .filter(pk=project_id)
+        .values_list("pk", flat=True)
+    )
+    if found.first() is None:
+        raise Conflict("the project was deleted meanwhile", "deleted")
+    owners = Membership.objects.select_for_update(no_key=no_key).filter(
+        project_id=project_id, role=Role.OWNER
+    )
+    list(owners.values_list("pk", flat=True))
+
+
+def _ensure_other_owner(membership: Membership) -> None:
+    others = Membership.objects.filter(project_id=membership.project_id, role=Role.OWNER).exclude(
+        pk=membership.pk
+    )
     if not others.exists():
         raise Conflict("a project must keep at least one owner", "last_owner")

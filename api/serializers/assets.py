@@ -41,3 +41,10 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
 class AssetUploadSerializer(serializers.Serializer[None]):
     file = serializers.FileField(allow_empty_file=False)
     kind = serializers.ChoiceField(choices=AssetKind.choices, required=False)
+
+
+class NeighborsSerializer(serializers.Serializer[None]):
+    previous = serializers.IntegerField(allow_null=True, help_text="The previous asset's id.")
+    next = serializers.IntegerField(allow_null=True, help_text="The next asset's id.")
+    index = serializers.IntegerField(help_text="This asset's position in the project.")
+    count = serializers.IntegerField(help_text="The project's number of assets.")

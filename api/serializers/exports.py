@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from rest_framework import serializers
 
 from annotator.models import Export, ReviewStatus
@@ -72,7 +74,33 @@ class ExportRequestSerializer(serializers.Serializer[None]):
     )
 
 
+class UploadField(serializers.FileField):
+    """An uploaded file that must not be empty: an empty one is ``empty_file`` (the code
+    of ``start_import``'s own check), a missing one ``required``."""
+
+    default_error_messages = {"empty_file": "The submitted file is empty."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_empty_file=False, **kwargs)
+
+    def fail(self, key: str, **kwargs: Any) -> NoReturn:
+        super().fail("empty_file" if key == "empty" else key, **kwargs)
+
+
 class ImportRequestSerializer(serializers.Serializer[None]):
-    file = serializers.FileField(allow_empty_file=False)
-    images = serializers.FileField(required=False, allow_empty_file=False)
-    format = serializers.ChoiceField(choices=IMPORT_FORMATS, required=False)
+    file = UploadField()
+    images = UploadField(required=False)
+    # A blank value (an unselected <select>) is the same as none: the worker detects.
+    format = CodedChoiceField(
+        choices=IMPORT_FORMATS,
+        required=False,
+        code="invalid_format",
+        message=f"must be one of {', '.join(IMPORT_FORMATS)}",
+    )
+
+
+class ExportStartedSerializer(serializers.Serializer[None]):
+    """``POST /api/projects/{id}/exports/`` (202): the job to poll and the export row."""
+
+    job = serializers.IntegerField()
+    export = serializers.IntegerField()

@@ -23,3 +23,9 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "finished",
         ]
         read_only_fields = fields
+
+
+class JobStartedSerializer(serializers.Serializer[None]):
+    """The answer (202) of a request that started a job: poll ``GET /api/jobs/{job}/``."""
+
+    job = serializers.IntegerField()

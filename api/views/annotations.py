@@ -5,7 +5,7 @@ from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from annotator.services.annotations import (
 from api.access import Capability
 from api.params import query_int
 from api.permissions import OnProjectObject, review_or_annotate
+from api.schema import JSON, errors
 from api.serializers.annotations import (
     AnnotationCreateSerializer,
     AnnotationSerializer,
@@ -27,6 +28,11 @@ from api.serializers.annotations import (
 )
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("frame", int, description="Only this frame's annotations.")]
+    )
+)
 class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annotation]):
     serializer_class = AnnotationSerializer
     capabilities = {"POST": Capability.ANNOTATE}
@@ -45,7 +51,7 @@ class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annota
             queryset = queryset.filter(frame=frame)
         return queryset.order_by("id")
 
-    @extend_schema(request=AnnotationCreateSerializer, responses=AnnotationSerializer)
+    @extend_schema(request={JSON: AnnotationCreateSerializer}, responses=AnnotationSerializer)
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         asset = self.asset
         serializer = AnnotationCreateSerializer(data=request.data)
@@ -64,6 +70,16 @@ class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annota
         return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    delete=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "version", int, description="The version you are deleting: a stale one is a 409."
+            )
+        ],
+        responses={204: None, **errors(409)},
+    )
+)
 class AnnotationDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIView[Annotation]):
     serializer_class = AnnotationSerializer
     project_path = "asset__project"
@@ -83,11 +99,17 @@ class AnnotationDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIVie
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    @extend_schema(request=AnnotationUpdateSerializer, responses=AnnotationSerializer)
+    @extend_schema(
+        request={JSON: AnnotationUpdateSerializer},
+        responses={200: AnnotationSerializer, **errors(409)},
+    )
     def put(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self._update(request, partial=False)
 
-    @extend_schema(request=AnnotationUpdateSerializer, responses=AnnotationSerializer)
+    @extend_schema(
+        request={JSON: AnnotationUpdateSerializer},
+        responses={200: AnnotationSerializer, **errors(409)},
+    )
     def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self._update(request, partial=True)
 
@@ -105,7 +127,9 @@ class AnnotationDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIVie
                 changes=changes,
             )
         except Conflict as exc:
-            exc.extra["current"] = AnnotationSerializer(self.get_object()).data
+            # Deleted meanwhile (code ``deleted``): still the 409, with no current state.
+            current = self.get_queryset().filter(pk=annotation.pk).first()
+            exc.extra["current"] = AnnotationSerializer(current).data if current else None
             raise
         return Response(AnnotationSerializer(updated).data)
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -15,7 +15,7 @@ from annotator.models import Asset
 from annotator.services.assets import delete_asset, ingest_upload
 from api.access import Capability
 from api.permissions import READ_ONLY, InProject, OnProjectObject
-from api.serializers.assets import AssetSerializer, AssetUploadSerializer
+from api.serializers.assets import AssetSerializer, AssetUploadSerializer, NeighborsSerializer
 
 
 def reject_oversized_body(request: Request, limit_bytes: int, limit_mb: int) -> None:
@@ -39,6 +39,13 @@ class OnAsset(OnProjectObject):
         return self.member_objects(Asset.objects.all())
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, description="Only assets of this kind (`image`, ...).")
+        ]
+    )
+)
 class AssetListView(InProject, generics.ListCreateAPIView[Asset]):
     serializer_class = AssetSerializer
     parser_classes = [MultiPartParser, FormParser]
@@ -81,7 +88,7 @@ class AssetNeighborsView(OnAsset, generics.GenericAPIView[Asset]):
 
     capabilities = READ_ONLY
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=NeighborsSerializer)
     def get(self, request: Request, pk: int) -> Response:
         asset = self.get_object()
         siblings = Asset.objects.filter(project_id=asset.project_id)

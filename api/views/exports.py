@@ -13,11 +13,16 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotator.errors import InvalidInput
 from annotator.models import Export
 from annotator.services.exports import start_export
 from api.access import Capability
 from api.permissions import READ_ONLY, InProject, OnProjectObject
-from api.serializers.exports import ExportRequestSerializer, ExportSerializer
+from api.serializers.exports import (
+    ExportRequestSerializer,
+    ExportSerializer,
+    ExportStartedSerializer,
+)
 
 
 class ProjectExportListView(InProject, generics.ListAPIView[Export]):
@@ -29,11 +34,13 @@ class ProjectExportListView(InProject, generics.ListAPIView[Export]):
     def get_queryset(self) -> QuerySet[Export]:
         return Export.objects.filter(project=self.project).select_related("job").order_by("-id")
 
-    @extend_schema(request=ExportRequestSerializer, responses={202: dict})
+    @extend_schema(request=ExportRequestSerializer, responses={202: ExportStartedSerializer})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # A body that is not an object asks for the defaults. The copy into a plain dict
-        # keeps form fields as lists of values, as the checks before the serializer did.
-        body = dict(request.data) if isinstance(request.data, dict) else {}
+        # No body asks for the defaults; a body that is not an object is refused. The
+        # copy into a plain dict keeps form fields as lists of values.
+        if request.data is not None and not isinstance(request.data, dict):
+            raise InvalidInput("the request body must be a JSON object", "invalid_body")
+        body = dict(request.data) if request.data else {}
         serializer = ExportRequestSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         export = start_export(self.project, cast(User, request.user), **serializer.validated_data)

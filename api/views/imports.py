@@ -14,6 +14,7 @@ from annotator.services.exports import start_import
 from api.access import Capability
 from api.permissions import InProject
 from api.serializers.exports import ImportRequestSerializer
+from api.serializers.jobs import JobStartedSerializer
 from api.views.assets import reject_oversized_body
 
 
@@ -24,7 +25,10 @@ class ProjectImportView(InProject):
     parser_classes = [MultiPartParser, FormParser]
     capabilities = {"POST": Capability.ANNOTATE}
 
-    @extend_schema(request={"multipart/form-data": ImportRequestSerializer}, responses={202: dict})
+    @extend_schema(
+        request={"multipart/form-data": ImportRequestSerializer},
+        responses={202: JobStartedSerializer},
+    )
     def post(self, request: Request, pk: int, *args: Any, **kwargs: Any) -> Response:
         reject_oversized_body(
             request, 2 * settings.MAX_IMPORT_MB * 1024 * 1024, settings.MAX_IMPORT_MB

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,14 @@ from api.permissions import READ_ONLY, InProject, OnProjectObject, manager_or_cr
 from api.serializers.jobs import JobSerializer
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="Only jobs in these states (`a,b`)."),
+            OpenApiParameter("kind", str, description="Only jobs of this kind."),
+        ]
+    )
+)
 class ProjectJobListView(InProject, generics.ListAPIView[Job]):
     serializer_class = JobSerializer
     capabilities = READ_ONLY
@@ -36,6 +44,7 @@ class JobDetailView(OnProjectObject, generics.RetrieveAPIView[Job]):
 
 
 class JobCancelView(OnProjectObject, generics.GenericAPIView[Job]):
+    serializer_class = JobSerializer  # what OPTIONS describes (the answer; no body is read)
     capabilities = {"POST": manager_or_creator}
 
     def get_queryset(self) -> QuerySet[Job]:

@@ -12,9 +12,11 @@ from annotator.models import Membership
 from annotator.services.projects import remove_member, set_member
 from api.access import Capability
 from api.permissions import OWNERS_CHANGE, InProject, OnProjectObject
+from api.schema import errors
 from api.serializers.projects import MemberRoleSerializer, MemberSerializer
 
 
+@extend_schema_view(post=extend_schema(responses={201: MemberSerializer, **errors(409)}))
 class MemberListView(InProject, generics.ListCreateAPIView[Membership]):
     serializer_class = MemberSerializer
     pagination_class = None
@@ -35,8 +37,13 @@ class MemberListView(InProject, generics.ListCreateAPIView[Membership]):
 
 
 @extend_schema_view(
-    put=extend_schema(request=MemberRoleSerializer),
-    patch=extend_schema(request=MemberRoleSerializer),
+    put=extend_schema(
+        request=MemberRoleSerializer, responses={200: MemberSerializer, **errors(409)}
+    ),
+    patch=extend_schema(
+        request=MemberRoleSerializer, responses={200: MemberSerializer, **errors(409)}
+    ),
+    delete=extend_schema(responses={204: None, **errors(409)}),
 )
 class MemberDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIView[Membership]):
     serializer_class = MemberSerializer

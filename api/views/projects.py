@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotator.models import Membership, Project
-from annotator.services.projects import create_project
+from annotator.services.projects import create_project, delete_project
 from api.access import member_projects
 from api.permissions import OWNERS_CHANGE, InProject
 from api.serializers.projects import ProjectSerializer, ProjectUpdateSerializer
@@ -49,6 +50,10 @@ class ProjectListView(generics.ListCreateAPIView[Project]):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    put=extend_schema(request=ProjectUpdateSerializer),
+    patch=extend_schema(request=ProjectUpdateSerializer),
+)
 class ProjectDetailView(InProject, generics.RetrieveUpdateDestroyAPIView[Project]):
     serializer_class = ProjectSerializer
     capabilities = OWNERS_CHANGE
@@ -67,3 +72,6 @@ class ProjectDetailView(InProject, generics.RetrieveUpdateDestroyAPIView[Project
         serializer.is_valid(raise_exception=True)
         serializer.save()
         return Response(ProjectSerializer(project, context=self.get_serializer_context()).data)
+
+    def perform_destroy(self, instance: Project) -> None:
+        delete_project(instance)

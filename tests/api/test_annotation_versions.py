@@ -130,7 +130,7 @@ def test_an_update_rejects_a_label_of_another_project(
     response = client_for(team["owner"]).patch(
         url(annotation), {"version": 1, "label": other_project.labels.get().pk}, format="json"
     )
-    assert_error(response, 400, "foreign_label")
+    assert_error(response, 400, "unknown_label")
     annotation.refresh_from_db()
     assert annotation.label == team["label"]
 

@@ -265,12 +265,16 @@ def test_it_rejects_an_unknown_label(team: dict[str, Any], asset: Any, client_fo
 
 
 @pytest.mark.usefixtures("nothing_stored")
-def test_it_rejects_a_label_of_another_project(
+def test_a_label_of_another_project_is_as_unknown_as_no_label(
     team: dict[str, Any], asset: Any, client_for: Any, other_project: Any
 ) -> None:
+    # The answer must not tell whether a label id exists in a project one cannot see.
     label = other_project.labels.get()
-    response = create(client_for(team["owner"]), asset.pk, label=label.pk, mask=GOOD)
-    assert_error(response, 400, "foreign_label")
+    client = client_for(team["owner"])
+    foreign = assert_error(create(client, asset.pk, label=label.pk, mask=GOOD), 400)
+    missing = assert_error(create(client, asset.pk, label=999_999, mask=GOOD), 400)
+    assert foreign["code"] == missing["code"] == "unknown_label"
+    assert foreign["detail"] == missing["detail"].replace("999999", str(label.pk))
 
 
 @pytest.mark.usefixtures("nothing_stored")
@@ -432,13 +436,16 @@ def test_a_refinement_stores_its_prompts_as_a_new_interaction(
 # --- who may change what: decided on the validated body -----------------------------------------
 
 
-def test_a_malformed_update_is_a_400_whoever_sends_it(
+def test_a_malformed_update_is_a_400_for_who_may_change_something(
     team: dict[str, Any], annotation: Annotation, client_for: Any
 ) -> None:
-    """The body decides which capability a change needs, so it is validated first."""
-    for role in ("owner", "annotator", "reviewer", "viewer"):
+    """The body decides which capability a change needs, so it is validated first; a
+    member who may change nothing is refused before the body is read."""
+    for role in ("owner", "annotator", "reviewer"):
         response = client_for(team[role]).patch(url(annotation), {"version": 0}, format="json")
         assert_error(response, 400, "min_value")
+    response = client_for(team["viewer"]).patch(url(annotation), {"version": 0}, format="json")
+    assert_error(response, 403)
 
 
 def test_unknown_fields_do_not_make_a_review_an_edit(

@@ -194,14 +194,20 @@ def test_it_shows_one_asset(team: dict[str, Any], asset: Asset, client_for: Any)
 
 
 def test_it_deletes_the_asset_and_its_files(
-    team: dict[str, Any], upload: Any, client_for: Any, media_root: Path, annotation: Any
+    team: dict[str, Any],
+    upload: Any,
+    client_for: Any,
+    media_root: Path,
+    annotation: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     deep = upload(team["owner"], team["project"].pk, images.tiff16(), name="deep.tif").json()
     asset = Asset.objects.get(pk=deep["id"])
     paths = [asset.file.name, asset.display_file.name]
     assert all((media_root / p).is_file() for p in paths)
 
-    response = client_for(team["annotator"]).delete(f"/api/assets/{asset.pk}/")
+    with django_capture_on_commit_callbacks(execute=True):  # the files go after the commit
+        response = client_for(team["annotator"]).delete(f"/api/assets/{asset.pk}/")
     assert response.status_code == 204
     assert not Asset.objects.filter(pk=asset.pk).exists()
     assert not Frame.objects.filter(asset_id=asset.pk).exists()
@@ -220,13 +226,18 @@ def test_deleting_an_asset_deletes_its_annotations(
 
 
 def test_identical_uploads_do_not_share_files(
-    team: dict[str, Any], upload: Any, client_for: Any, media_root: Path
+    team: dict[str, Any],
+    upload: Any,
+    client_for: Any,
+    media_root: Path,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     data = images.tiff16()
     first = upload(team["owner"], team["project"].pk, data, name="same.tif").json()["id"]
     second = upload(team["owner"], team["project"].pk, data, name="same.tif").json()["id"]
     client = client_for(team["owner"])
-    assert client.delete(f"/api/assets/{first}/").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"/api/assets/{first}/").status_code == 204
     remaining = Asset.objects.get(pk=second)
     assert stored_original(media_root, remaining) == data
     frame_image(client, second)

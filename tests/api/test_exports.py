@@ -235,8 +235,9 @@ def test_a_nested_review_status_is_a_400(
 def test_an_id_out_of_range_is_a_400(
     field: str, team: dict[str, Any], client_for: Callable[[Any], Any]
 ) -> None:
+    # Past 2**53 no JSON client holds the number exactly: the parser refuses it.
     response = start(client_for(team["owner"]), team["project"].pk, {field: [2**70]})
-    assert_error(response, 400, "invalid_filter")
+    assert_error(response, 400, "parse_error")
 
 
 # --- who sees what ---------------------------------------------------------------------------

@@ -187,3 +187,118 @@ def test_malformed_json_is_a_400(team: dict[str, Any], client_for: Any) -> None:
     for body in (b"{", b"\xff\xfe", b'{"a": NaN}', b"[1, 2", b"9" * 5000):
         response = post_json(owner, "/api/projects/", body)
         assert_error(response, 400)
+
+
+def test_a_predict_body_over_its_limit_is_a_413_before_any_parsing(
+    team: dict[str, Any], client_for: Any, asset: Any, settings: Any
+) -> None:
+    settings.PREDICT_MAX_BODY_BYTES = 4096
+    scribble = {"points": [[1, 1]] * 2000}
+    response = client_for(team["owner"]).post(
+        f"/api/assets/{asset.pk}/predict/", data={"scribbles": [scribble]}, format="json"
+    )
+    assert_error(response, 413, "body_too_large")
+
+
+def test_scribble_points_are_bounded_in_all(
+    team: dict[str, Any], client_for: Any, asset: Any
+) -> None:
+    from formats.prompts import MAX_PROMPT_POINTS, MAX_SCRIBBLE_POINTS
+
+    per_scribble = MAX_SCRIBBLE_POINTS
+    count = MAX_PROMPT_POINTS // per_scribble + 1
+    body = {"scribbles": [{"points": [[1, 1]] * per_scribble}] * count}
+    response = client_for(team["owner"]).post(
+        f"/api/assets/{asset.pk}/predict/", data=body, format="json"
+    )
+    assert_error(response, 400, "too_many_points")
+
+
+def test_the_issue_mask_that_broke_exports_is_refused(
+    team: dict[str, Any], client_for: Any, upload: Any
+) -> None:
+    from tests.annotator.sample_images import png
+
+    response = upload(team["owner"], team["project"].pk, png(160, 120))
+    assert response.status_code == 201, response.content
+    body = {
+        "label": team["label"].pk,
+        "mask": {"size": [120, 160], "counts": "0PP`00PP`ooooooOPh2"},
+    }
+    response = client_for(team["owner"]).post(
+        f"/api/assets/{response.json()['id']}/annotations/", data=body, format="json"
+    )
+    assert_error(response, 400, "invalid_rle")
+
+
+@pytest.mark.parametrize("body", ["[]", '["coco"]', "1", '"coco"'])
+def test_an_export_request_that_is_not_an_object_is_refused(
+    team: dict[str, Any], client_for: Any, body: str
+) -> None:
+    from annotator.models import Job
+
+    owner = client_for(team["owner"])
+    response = post_json(owner, f"/api/projects/{team['project'].pk}/exports/", body)
+    assert_error(response, 400, "invalid_body")
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("param", ["review_status", "source", "kind", "status", "search", "q"])
+def test_nul_characters_in_query_parameters_are_not_a_500(
+    team: dict[str, Any], client_for: Any, asset: Any, annotation: Any, param: str
+) -> None:
+    owner = client_for(team["owner"])
+    for path in (
+        f"/api/assets/{asset.pk}/annotations/",
+        f"/api/projects/{team['project'].pk}/assets/",
+        f"/api/projects/{team['project'].pk}/jobs/",
+        "/api/projects/",
+    ):
+        response = owner.get(f"{path}?{param}=a%00b")
+        assert response.status_code in (200, 400), (path, response.content[:300])
+
+
+def test_nul_characters_in_bodies_are_a_400(
+    team: dict[str, Any], client_for: Any, asset: Any, square_rle: dict[str, Any]
+) -> None:
+    owner = client_for(team["owner"])
+    response = owner.post("/api/projects/", data={"name": "a\x00b"}, format="json")
+    assert_error(response, 400)
+    body = {
+        "label": team["label"].pk,
+        "mask": square_rle,
+        "interaction": {"engine": "x\x00", "prompts": {"note": "\x00"}},
+    }
+    response = owner.post(f"/api/assets/{asset.pk}/annotations/", data=body, format="json")
+    assert_error(response, 400, "parse_error")
+    response = owner.post(
+        f"/api/projects/{team['project'].pk}/labels/", data={"name": "\x00"}, format="json"
+    )
+    assert_error(response, 400)
+
+
+@pytest.mark.parametrize("name", ["a\x00b.png", "\x00", "../../etc/passwd", "a/b\\c.png", " "])
+def test_odd_upload_names_are_stored_safely(team: dict[str, Any], upload: Any, name: str) -> None:
+    response = upload(team["owner"], team["project"].pk, name=name)
+    if response.status_code == 400:  # Django drops a file whose name is empty once cleaned
+        assert_error(response, 400, "required")
+        return
+    assert response.status_code == 201, response.content[:300]
+    stored = response.json()["name"]
+    assert "\x00" not in stored and "/" not in stored and "\\" not in stored
+
+
+def test_a_locked_or_unreachable_database_is_a_503_with_retry_after(
+    team: dict[str, Any], client_for: Any, monkeypatch: Any
+) -> None:
+    from django.db import OperationalError
+
+    from api.views import projects
+
+    def locked(self: Any) -> Any:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(projects.ProjectListView, "get_queryset", locked)
+    response = client_for(team["owner"]).get("/api/projects/")
+    assert_error(response, 503, "database_busy")
+    assert response["Retry-After"] == "2" and "locked" not in response.json()["detail"]

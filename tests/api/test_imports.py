@@ -112,6 +112,35 @@ def test_a_coco_json_is_stored_and_a_job_queued(
     assert (shown.json()["kind"], shown.json()["status"]) == ("import", "queued")
 
 
+def test_an_import_cancelled_before_it_ran_removes_its_uploads(
+    team: dict[str, Any],
+    post_import: Callable[..., Any],
+    client_for: Callable[[Any], Any],
+    media_root: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    images = zipped({"a.png": b"not read"})
+    with django_capture_on_commit_callbacks(execute=False):
+        response = post_import(team["owner"], team["project"].pk, zipped({}), "a.zip", images)
+    assert response.status_code == 202, response.content
+    assert len(stored_files(media_root)) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = client_for(team["owner"]).post(f"/api/jobs/{response.json()['job']}/cancel/")
+    assert cancelled.status_code == 200, cancelled.content
+    assert cancelled.json()["status"] == "cancelled"
+    assert stored_files(media_root) == set()
+
+
+def test_an_archive_name_over_255_bytes_is_stored_under_a_safe_name(
+    team: dict[str, Any], post_import: Callable[..., Any], media_root: Path
+) -> None:
+    name = "鳥" * 90 + ".json"  # 275 bytes
+    response = post_import(team["owner"], team["project"].pk, coco_json(), name, format="coco")
+    assert response.status_code == 202, response.content
+    (stored,) = stored_files(media_root)
+    assert stored.endswith(".json") and len(Path(stored).name.encode()) < 255
+
+
 def test_a_zip_with_an_images_zip_and_no_format(
     team: dict[str, Any], post_import: Callable[..., Any], media_root: Path
 ) -> None:
@@ -205,7 +234,7 @@ def test_anonymous_is_refused(team: dict[str, Any], post_import: Callable[..., A
 
 @pytest.mark.usefixtures("nothing_imported")
 def test_an_empty_file_is_a_400(team: dict[str, Any], post_import: Callable[..., Any]) -> None:
-    body = assert_error(post_import(team["owner"], team["project"].pk, b""), 400, "empty")
+    body = assert_error(post_import(team["owner"], team["project"].pk, b""), 400, "empty_file")
     assert body["detail"].startswith("file: ")
 
 
@@ -214,7 +243,7 @@ def test_an_empty_images_zip_is_a_400(
     team: dict[str, Any], post_import: Callable[..., Any]
 ) -> None:
     body = assert_error(
-        post_import(team["owner"], team["project"].pk, coco_json(), images=b""), 400, "empty"
+        post_import(team["owner"], team["project"].pk, coco_json(), images=b""), 400, "empty_file"
     )
     assert body["detail"].startswith("images: ")
 
@@ -232,12 +261,14 @@ def test_no_file_is_a_400(team: dict[str, Any], post_import: Callable[..., Any])
 def test_a_bad_format_is_a_400(
     fmt: str, team: dict[str, Any], post_import: Callable[..., Any]
 ) -> None:
+    """The code clients know from the export request (and from before the serializer):
+    ``invalid_format``, not DRF's ``invalid_choice``."""
     body = assert_error(
         post_import(team["owner"], team["project"].pk, coco_json(), format=fmt),
         400,
-        "invalid_choice",
+        "invalid_format",
     )
-    assert body["detail"].startswith("format: ")
+    assert body["detail"] == "format: must be one of coco, native"
 
 
 @pytest.mark.usefixtures("nothing_imported")

@@ -41,6 +41,7 @@ class FakeQueue:
         self.calls: list[dict[str, Any]] = []
         self.next_reply: dict[str, Any] | Exception | None = ANSWER
         self.waited: list[tuple[str, float]] = []
+        self.backlog = 0  # messages already waiting in the interactive queue
 
     def send_task(self, name: str, args: list[Any], **options: Any) -> FakeResult:
         result = FakeResult()
@@ -59,9 +60,22 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
     """A live worker on the interactive queue, faked."""
     fake = FakeQueue()
     monkeypatch.setattr(predict_service, "queue_has_worker", lambda name: True)
+    monkeypatch.setattr(predict_service, "queue_backlog", lambda name: fake.backlog)
     monkeypatch.setattr(predict_service.app, "send_task", fake.send_task)
     monkeypatch.setattr(predict_service, "wait_reply", fake.wait_reply)
     return fake
+
+
+def test_a_click_behind_a_full_queue_is_refused_at_once(
+    owner_predicts: Any, queue: FakeQueue, settings: Any
+) -> None:
+    settings.PREDICT_MAX_BACKLOG = 5
+    queue.backlog = 5
+    response = owner_predicts(clicks=[{"x": 3, "y": 3}])
+    assert_error(response, 503, "busy")
+    assert response["Retry-After"] and not queue.calls and not queue.waited
+    queue.backlog = 4
+    assert owner_predicts(clicks=[{"x": 3, "y": 3}]).status_code == 200
 
 
 def predict(client: Any, asset_id: int, **body: Any) -> Any:

@@ -4,13 +4,15 @@ wrapper that refuses unsafe archives before reading a byte, and :class:`ImportBu
 Nothing is extracted to disk: members are read from the zip into memory on demand. The
 path checks (zip slip) still run because the importer stores ``file_name`` values and
 other tools may extract the same upload.
+
+Every value of an upload is untrusted: the fields of its records are checked by
+:mod:`workers.export.fields` (and polygons by :mod:`coco_import`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import stat
 import zipfile
@@ -44,6 +46,9 @@ class ArchiveErrorCode(StrEnum):
     RLE_SIZE_MISMATCH = "rle_size_mismatch"
     INVALID_RLE = "invalid_rle"
     INVALID_POLYGON = "invalid_polygon"
+    IMAGE_TOO_LARGE = "image_too_large"
+    NAME_TOO_LONG = "name_too_long"
+    FIELD_TOO_LONG = "field_too_long"
 
 
 class ArchiveError(Exception):
@@ -60,17 +65,35 @@ class ArchiveLimits:
     """Upper bounds checked from the zip's central directory before anything is read.
 
     ``max_json_bytes`` bounds a JSON member that must be parsed whole (COCO's
-    ``annotations.json``); JSON-lines members are streamed and only count towards
-    ``max_uncompressed_bytes``.
+    ``annotations.json``, a manifest, ``categories.json``) and each line of a
+    JSON-lines member (those are streamed and otherwise only count towards
+    ``max_uncompressed_bytes``).
+
+    The rest bound what one record may make the importer allocate: ``max_image_bytes``
+    (an image file, read whole when it becomes an asset), ``max_image_pixels``
+    (``width * height`` of an image, capped at what pycocotools can count);
+    ``max_polygon_points`` (the vertices of one COCO polygon) and
+    ``max_annotation_points`` (of all polygons of one annotation);
+    ``max_polygon_boundary``, the outline of an annotation's polygons in pixels, which
+    pycocotools rasterises at 5x (about 50 bytes of memory per pixel of outline);
+    ``max_rle_chars``, the length of one mask's RLE counts (a string is parsed at about
+    40 bytes of memory a character; a list has as many runs): the API's 10 MB request
+    body holds no longer one, so every mask this server exports comes back.
     """
 
     max_compressed_bytes: int = 10 * GiB
     max_uncompressed_bytes: int = 20 * GiB
     max_members: int = 200_000
     max_json_bytes: int = 2 * GiB
+    max_image_bytes: int = 1 * GiB
+    max_image_pixels: int = 100_000_000
+    max_polygon_points: int = 50_000
+    max_annotation_points: int = 100_000
+    max_polygon_boundary: int = 1_000_000
+    max_rle_chars: int = 10 * 1024 * 1024
 
 
-def _unsafe_reason(name: str) -> str | None:
+def unsafe_reason(name: str) -> str | None:
     """Why ``name`` could escape an extraction folder, or ``None`` when it cannot."""
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
@@ -94,6 +117,7 @@ class CheckedZip:
     """
 
     def __init__(self, path: str | os.PathLike[str], limits: ArchiveLimits) -> None:
+        self.limits = limits
         compressed = os.path.getsize(path)
         if compressed > limits.max_compressed_bytes:
             raise ArchiveError(
@@ -129,7 +153,7 @@ class CheckedZip:
             raise ArchiveError("archive members exceed the size limit", ArchiveErrorCode.TOO_LARGE)
         members: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
-            reason = _unsafe_reason(info.filename)
+            reason = unsafe_reason(info.filename)
             if reason is not None:
                 raise ArchiveError(
                     f"unsafe member name {info.filename!r}: {reason}", ArchiveErrorCode.ZIP_SLIP
@@ -158,13 +182,28 @@ class CheckedZip:
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
             raise ArchiveError(f"cannot read {name!r}: {exc}", ArchiveErrorCode.CORRUPT) from exc
 
+    def read_json(self, name: str) -> Any:
+        """A JSON member parsed whole; one over ``max_json_bytes`` is ``TOO_LARGE``."""
+        check_json_size(self.members[name].file_size, name, self.limits)
+        return parse_json(self.read(name), name)
+
     def open(self, name: str) -> IO[bytes]:
         """Streaming read handle (see :func:`iter_json_lines` for error mapping)."""
         return self._zip.open(self.members[name])
 
     def opener(self, name: str) -> Callable[[], bytes]:
-        """A zero-argument callable reading member ``name`` (for ``open_image``)."""
-        return functools.partial(self.read, name)
+        """A zero-argument callable reading member ``name`` (for ``open_image``); one
+        over ``max_image_bytes`` raises ``TOO_LARGE`` when called, before it is read."""
+        return functools.partial(self._read_image, name)
+
+    def _read_image(self, name: str) -> bytes:
+        size, limit = self.members[name].file_size, self.limits.max_image_bytes
+        if size > limit:
+            raise ArchiveError(
+                f"image {name!r} is {size} bytes, the limit for one image is {limit}",
+                ArchiveErrorCode.TOO_LARGE,
+            )
+        return self.read(name)
 
     def close(self) -> None:
         self._zip.close()
@@ -178,166 +217,44 @@ def find_image_member(file_name: str, members: dict[str, zipfile.ZipInfo]) -> st
     return None
 
 
+def check_json_size(size: int, name: str, limits: ArchiveLimits) -> None:
+    if size > limits.max_json_bytes:
+        raise ArchiveError(
+            f"{name} is {size} bytes, the limit for a JSON file is {limits.max_json_bytes}",
+            ArchiveErrorCode.TOO_LARGE,
+        )
+
+
 def parse_json(data: bytes, what: str) -> Any:
-    """``json.loads`` with failures mapped to ``ArchiveError(INVALID_JSON)``."""
+    """``json.loads`` with failures mapped to ``ArchiveError(INVALID_JSON)``: bad syntax
+    or encoding, an integer of more digits than Python converts (4,300), nesting deeper
+    than the parser's recursion limit."""
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError too
         raise ArchiveError(
-            f"{what} is not valid JSON: {exc}", ArchiveErrorCode.INVALID_JSON
-        ) from exc
+            f"{what} is not valid JSON: {str(exc)[:200]}", ArchiveErrorCode.INVALID_JSON
+        ) from None
 
 
 def iter_json_lines(source: CheckedZip, name: str) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line number, object)`` for the non-blank lines of a JSON-lines member."""
+    """Yield ``(line number, object)`` for the non-blank lines of a JSON-lines member;
+    a line longer than ``max_json_bytes`` is ``TOO_LARGE`` (it is never read whole)."""
+    limit = source.limits.max_json_bytes
     try:
         with source.open(name) as handle:
-            for number, line in enumerate(handle, start=1):
+            number = 0
+            while line := handle.readline(limit + 1):
+                number += 1
+                if len(line) > limit:
+                    raise ArchiveError(
+                        f"{name} line {number} is longer than {limit} bytes",
+                        ArchiveErrorCode.TOO_LARGE,
+                    )
                 if line.strip():
                     yield number, parse_json(line, f"{name} line {number}")
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ArchiveError(f"cannot read {name!r}: {exc}", ArchiveErrorCode.CORRUPT) from exc
-
-
-class ImageResolver:
-    """Finds each image's bytes in the archive and collects the ones that are missing."""
-
-    def __init__(self, source: CheckedZip | None, require_images: bool) -> None:
-        self._source = source
-        self._require = require_images
-        self._missing: list[str] = []
-        self._ids: set[int] = set()
-        self._names: set[str] = set()
-
-    def image(self, item: Any, what: str) -> ImportImage:
-        """Parse one image record (COCO or native: same fields), refusing duplicate ids
-        and file names, and attach the opener of its bytes in the archive."""
-        record = req_dict(item, what)
-        image_id = req_int(record, "id", what)
-        file_name = req_str(record, "file_name", what)
-        if image_id in self._ids:
-            raise ArchiveError(f"duplicate image id {image_id}", ArchiveErrorCode.DUPLICATE_ID)
-        if file_name in self._names:
-            raise ArchiveError(
-                f"duplicate image file_name {file_name!r}", ArchiveErrorCode.DUPLICATE_ID
-            )
-        self._ids.add(image_id)
-        self._names.add(file_name)
-        return ImportImage(
-            id=image_id,
-            file_name=file_name,
-            width=req_int(record, "width", what, positive=True),
-            height=req_int(record, "height", what, positive=True),
-            frame_index=opt_int(record, "frame_index", what),
-            asset_id=opt_int(record, "asset_id", what),
-            open_image=self.opener(file_name),
-        )
-
-    def opener(self, file_name: str) -> Callable[[], bytes] | None:
-        if _unsafe_reason(file_name) is not None:
-            raise ArchiveError(f"unsafe image file_name {file_name!r}", ArchiveErrorCode.ZIP_SLIP)
-        member = (
-            None if self._source is None else find_image_member(file_name, self._source.members)
-        )
-        if member is None:
-            self._missing.append(file_name)
-            return None
-        assert self._source is not None
-        return self._source.opener(member)
-
-    def check(self) -> list[str]:
-        """Raise ``MISSING_IMAGE`` when images are required; else return warnings."""
-        if not self._missing:
-            return []
-        listed = ", ".join(repr(name) for name in self._missing[:5])
-        more = f" and {len(self._missing) - 5} more" if len(self._missing) > 5 else ""
-        message = f"{len(self._missing)} referenced image(s) not in the archive: {listed}{more}"
-        if self._require:
-            raise ArchiveError(message, ArchiveErrorCode.MISSING_IMAGE)
-        return [message] if self._source is not None else []
-
-
-def sort_annotations(
-    annotations: list[ImportAnnotation], images: list[ImportImage]
-) -> list[ImportAnnotation]:
-    """Group by image in ``images`` order, then ascending id (what the writers expect)."""
-    position = {image.id: index for index, image in enumerate(images)}
-    return sorted(annotations, key=lambda a: (position[a.image_id], a.id))
-
-
-# -- field validation -------------------------------------------------------------------
-
-
-def invalid(what: str, message: str) -> ArchiveError:
-    return ArchiveError(f"{what}: {message}", ArchiveErrorCode.INVALID_RECORD)
-
-
-def req_int(record: dict[str, Any], key: str, what: str, *, positive: bool = False) -> int:
-    value = record.get(key)
-    # bool is an int subclass; a JSON true is not an id.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid(what, f"{key!r} must be an integer, got {value!r}")
-    if positive and value <= 0:
-        raise invalid(what, f"{key!r} must be positive, got {value}")
-    return value
-
-
-def opt_int(record: dict[str, Any], key: str, what: str) -> int | None:
-    return None if record.get(key) is None else req_int(record, key, what)
-
-
-def req_str(record: dict[str, Any], key: str, what: str) -> str:
-    value = record.get(key)
-    if not isinstance(value, str) or not value:
-        raise invalid(what, f"{key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def opt_str(record: dict[str, Any], key: str, what: str) -> str | None:
-    return None if record.get(key) is None else req_str(record, key, what)
-
-
-def opt_float(record: dict[str, Any], key: str, what: str) -> float | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise invalid(what, f"{key!r} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def req_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise invalid(what, f"expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def check_color(value: Any, what: str) -> str:
-    if (
-        not isinstance(value, str)
-        or len(value) != 7
-        or value[0] != "#"
-        or any(c not in "0123456789abcdefABCDEF" for c in value[1:])
-    ):
-        raise invalid(what, f"colour must be '#rrggbb', got {value!r}")
-    return value.lower()
-
-
-def default_color(index: int) -> str:
-    """A deterministic, well-spread colour for categories that came without one."""
-    hue = (index * 0.618033988749895) % 1.0  # golden-ratio steps around the hue circle
-    sector, fraction = divmod(hue * 6, 1)
-    value, low = 0.9, 0.25
-    rising, falling = low + (value - low) * fraction, value - (value - low) * fraction
-    rgb = [
-        (value, rising, low),
-        (falling, value, low),
-        (low, value, rising),
-        (low, falling, value),
-        (rising, low, value),
-        (value, low, falling),
-    ][int(sector)]
-    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
 
 
 # -- bundle -----------------------------------------------------------------------------

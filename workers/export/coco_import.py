@@ -4,7 +4,16 @@ Accepted segmentations: polygons (list of ``[x1, y1, x2, y2, ...]``, merged into
 mask), uncompressed RLE (``counts`` a list of ints) and compressed RLE (``counts`` a
 string). All end up as compressed RLE with ``str`` counts; ``iscrowd`` is ignored.
 Our own extensions are honoured: category ``color``, image ``asset_id`` and
-``frame_index``, annotation ``score``.
+``frame_index``, annotation ``score`` (0 to 1, as the API takes it).
+
+Polygons are checked before pycocotools sees them (it converts coordinates to C ``int``
+after scaling them by 5, and allocates by the length of the outline): every coordinate
+a finite number within :data:`POLYGON_TOLERANCE` of the image (a vertex a little
+outside is common and harmless: pycocotools cuts the mask at the image's border, the
+coordinates are not changed), at most ``max_polygon_points`` vertices a polygon and
+``max_annotation_points`` an annotation, and an outline of at most
+``max_polygon_boundary`` pixels an annotation (:class:`ArchiveLimits`). Anything else
+is ``INVALID_POLYGON``.
 
 The JSON must be parsed whole (the standard library has no streaming parser); raw
 entries are dropped as soon as they are converted so the peak stays near one copy of
@@ -13,58 +22,109 @@ the parsed file plus the compact records.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+import numpy as np
 from pycocotools import mask as mask_utils
 
-from formats.rle import check_rle
 from workers.export.archive import (
     ArchiveError,
     ArchiveErrorCode,
+    ArchiveLimits,
     CheckedZip,
-    ImageResolver,
     ImportBundle,
-    check_color,
-    default_color,
-    invalid,
-    opt_float,
     parse_json,
+)
+from workers.export.fields import (
+    ImageResolver,
+    check_color,
+    check_rle_length,
+    default_color,
+    finite,
+    import_rle,
+    invalid,
+    label_name,
+    opt_float,
     req_dict,
     req_int,
-    req_str,
     sort_annotations,
 )
 from workers.export.records import ExportCategory, ImportAnnotation, ImportImage
 
+#: How far outside the image a polygon's vertex may lie: 1 pixel plus this fraction of
+#: the image's side (a 640-pixel-wide image takes x from -65 to 705).
+POLYGON_TOLERANCE = 0.1
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+def _bad_polygon(what: str, message: str) -> ArchiveError:
+    return ArchiveError(f"{what}: {message}", ArchiveErrorCode.INVALID_POLYGON)
 
 
-def segmentation_to_rle(segmentation: Any, height: int, width: int, what: str) -> dict[str, Any]:
+def check_polygons(
+    segmentation: list[Any], height: int, width: int, what: str, limits: ArchiveLimits
+) -> list[list[float]]:
+    """The polygons of a COCO segmentation as float lists, once they are safe to hand
+    to pycocotools (see the module's docstring); ``INVALID_POLYGON`` otherwise."""
+    if not segmentation:
+        raise _bad_polygon(what, "empty polygon list")
+    low = np.array([-1 - POLYGON_TOLERANCE * width, -1 - POLYGON_TOLERANCE * height])
+    high = np.array([width, height]) - low
+    polygons: list[list[float]] = []
+    points = boundary = 0
+    for index, polygon in enumerate(segmentation):
+        # frPyObjects reads a 4-number list as a box, so require >= 3 points.
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+            raise _bad_polygon(what, "a polygon must be a flat list of >= 3 (x, y) number pairs")
+        if len(polygon) // 2 > limits.max_polygon_points:
+            raise _bad_polygon(
+                what,
+                f"polygon {index} has {len(polygon) // 2} points, "
+                f"the limit is {limits.max_polygon_points}",
+            )
+        points += len(polygon) // 2
+        if points > limits.max_annotation_points:
+            raise _bad_polygon(
+                what,
+                f"the polygons have more than {limits.max_annotation_points} points in all",
+            )
+        if not all(finite(v) for v in polygon):
+            raise _bad_polygon(what, f"polygon {index} holds a value that is not a finite number")
+        xy = np.array(polygon, dtype=np.float64).reshape(-1, 2)
+        outside = (xy < low) | (xy > high)
+        if outside.any():
+            x, y = xy[np.flatnonzero(outside.any(axis=1))[0]]
+            raise _bad_polygon(
+                what,
+                f"polygon {index} has the point ({x:g}, {y:g}), outside the {width} x {height} "
+                f"image by more than the tolerance ({POLYGON_TOLERANCE:.0%} of a side + 1)",
+            )
+        # The outline pycocotools walks: the longer axis of each edge, closing edge too.
+        edges = np.abs(np.diff(xy, axis=0, append=xy[:1]))
+        boundary += int(np.ceil(edges.max(axis=1)).sum())
+        if boundary > limits.max_polygon_boundary:
+            raise _bad_polygon(
+                what,
+                f"the polygons' outline is longer than {limits.max_polygon_boundary} pixels",
+            )
+        polygons.append(xy.ravel().tolist())
+    return polygons
+
+
+def segmentation_to_rle(
+    segmentation: Any,
+    height: int,
+    width: int,
+    what: str,
+    limits: ArchiveLimits | None = None,
+) -> dict[str, Any]:
     """Any COCO segmentation -> ``{"size": [height, width], "counts": str}``.
 
     Raises ``ArchiveError`` with ``INVALID_POLYGON``, ``RLE_SIZE_MISMATCH`` or
     ``INVALID_RLE``.
     """
+    limits = limits or ArchiveLimits()
     if isinstance(segmentation, list):
-        if not segmentation:
-            raise ArchiveError(f"{what}: empty polygon list", ArchiveErrorCode.INVALID_POLYGON)
-        polygons: list[list[float]] = []
-        for polygon in segmentation:
-            # frPyObjects reads a 4-number list as a box, so require >= 3 points.
-            if (
-                not isinstance(polygon, list)
-                or len(polygon) < 6
-                or len(polygon) % 2
-                or not all(_number(v) for v in polygon)
-            ):
-                raise ArchiveError(
-                    f"{what}: a polygon must be a flat list of >= 3 (x, y) number pairs",
-                    ArchiveErrorCode.INVALID_POLYGON,
-                )
-            polygons.append([float(v) for v in polygon])
+        polygons = check_polygons(segmentation, height, width, what, limits)
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     elif isinstance(segmentation, dict):
         size = segmentation.get("size")
@@ -76,6 +136,7 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int, what: str) -
                 ArchiveErrorCode.RLE_SIZE_MISMATCH,
             )
         counts = segmentation.get("counts")
+        check_rle_length(counts, what, limits)
         if isinstance(counts, list):
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
                 raise ArchiveError(
@@ -89,10 +150,7 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int, what: str) -
                 )
             rle = mask_utils.frPyObjects({"size": size, "counts": counts}, height, width)
         elif isinstance(counts, str):
-            try:
-                return check_rle(segmentation, height, width)
-            except ValueError as exc:
-                raise ArchiveError(f"{what}: {exc}", ArchiveErrorCode.INVALID_RLE) from exc
+            return import_rle(segmentation, height, width, what, limits)
         else:
             raise ArchiveError(f"{what}: RLE 'counts' missing", ArchiveErrorCode.INVALID_RLE)
     else:
@@ -118,7 +176,7 @@ def _categories(raw: Any) -> list[ExportCategory]:
         categories.append(
             ExportCategory(
                 id=category_id,
-                name=req_str(record, "name", what),
+                name=label_name(record, what),
                 color=default_color(index) if color is None else check_color(color, what),
             )
         )
@@ -136,7 +194,7 @@ def _images(raw: Any, resolver: ImageResolver) -> list[ImportImage]:
 
 
 def _annotations(
-    raw: Any, images: dict[int, ImportImage], category_ids: set[int]
+    raw: Any, images: dict[int, ImportImage], category_ids: set[int], limits: ArchiveLimits
 ) -> list[ImportAnnotation]:
     if not isinstance(raw, list):
         raise invalid("COCO file", "'annotations' must be a list")
@@ -170,8 +228,10 @@ def _annotations(
                 id=annotation_id,
                 image_id=image_id,
                 category_id=category_id,
-                rle=segmentation_to_rle(record["segmentation"], image.height, image.width, what),
-                score=opt_float(record, "score", what),
+                rle=segmentation_to_rle(
+                    record["segmentation"], image.height, image.width, what, limits
+                ),
+                score=opt_float(record, "score", what, low=0, high=1),
             )
         )
         raw[index] = None
@@ -179,12 +239,18 @@ def _annotations(
 
 
 def load_coco(
-    data: bytes, source: CheckedZip | None, *, require_images: bool, name: str
+    data: bytes,
+    source: CheckedZip | None,
+    *,
+    require_images: bool,
+    name: str,
+    limits: ArchiveLimits | None = None,
 ) -> ImportBundle:
     """Parse and validate COCO JSON ``data``; images are looked up in ``source``.
 
     ``name`` names the file in error messages. Raises :class:`ArchiveError`.
     """
+    limits = limits or ArchiveLimits()
     document = parse_json(data, name)
     del data
     if not isinstance(document, dict):
@@ -192,7 +258,7 @@ def load_coco(
     for key in ("images", "categories"):
         if key not in document:
             raise invalid(name, f"{key!r} missing")
-    resolver = ImageResolver(source, require_images)
+    resolver = ImageResolver(source, require_images, limits)
     categories = _categories(document.pop("categories"))
     images = _images(document.pop("images"), resolver)
     warnings = resolver.check()
@@ -200,6 +266,7 @@ def load_coco(
         document.pop("annotations", []),
         {image.id: image for image in images},
         {category.id for category in categories},
+        limits,
     )
     return ImportBundle(
         format="coco",

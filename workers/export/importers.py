@@ -18,6 +18,7 @@ from workers.export.archive import (
     ArchiveLimits,
     CheckedZip,
     ImportBundle,
+    check_json_size,
 )
 from workers.export.base import MANIFEST_NAME
 from workers.export.coco import ANNOTATIONS_NAME as COCO_JSON
@@ -43,14 +44,6 @@ def _coco_member(source: CheckedZip) -> str:
             ArchiveErrorCode.MISSING_ANNOTATIONS,
         )
     return candidates[0]
-
-
-def _check_json_size(size: int, name: str, limits: ArchiveLimits) -> None:
-    if size > limits.max_json_bytes:
-        raise ArchiveError(
-            f"{name} is {size} bytes, the limit for a JSON file is {limits.max_json_bytes}",
-            ArchiveErrorCode.TOO_LARGE,
-        )
 
 
 def validate_and_load(
@@ -84,19 +77,23 @@ def validate_and_load(
                 images = CheckedZip(images_zip, limits)
                 sources.append(images)
             if format == "native" or (format is None and is_native(archive)):
-                bundle = load_native(archive, require_images=require_images)
+                bundle = load_native(archive, require_images=require_images, limits=limits)
             else:
                 member = _coco_member(archive)
-                _check_json_size(archive.members[member].file_size, member, limits)
+                check_json_size(archive.members[member].file_size, member, limits)
                 bundle = load_coco(
-                    archive.read(member), images, require_images=require_images, name=member
+                    archive.read(member),
+                    images,
+                    require_images=require_images,
+                    name=member,
+                    limits=limits,
                 )
         else:
             if format == "native":
                 raise ArchiveError(
                     "a native import must be the exported zip", ArchiveErrorCode.UNSUPPORTED_FORMAT
                 )
-            _check_json_size(os.path.getsize(path), Path(path).name, limits)
+            check_json_size(os.path.getsize(path), Path(path).name, limits)
             image_source = None
             if images_zip is not None:
                 image_source = CheckedZip(images_zip, limits)
@@ -106,6 +103,7 @@ def validate_and_load(
                 image_source,
                 require_images=require_images,
                 name=Path(path).name,
+                limits=limits,
             )
     except BaseException:
         for source in sources:

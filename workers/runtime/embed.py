@@ -12,6 +12,7 @@ from annotator import task_routes
 from annotator.models import Asset, EmbeddingStatus
 from workers.engines.embedding_cache import embedding_key
 from workers.runtime.engine_pool import (
+    forget_deleted,
     frame_rgb,
     get_cache,
     get_engine,
@@ -47,11 +48,15 @@ def embed_asset(run: JobRun) -> None:
         return
     cache = get_cache(name)
     origins = []
-    for frame in range(asset.num_frames):
-        key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
-        _, origin = cache.get_state(key, functools.partial(frame_rgb, asset, frame))
-        origins.append(origin)
-        run.progress((frame + 1) / asset.num_frames, f"frame {frame + 1}/{asset.num_frames}")
+    keys: list[str] = []
+    try:
+        for frame in range(asset.num_frames):
+            keys.append(embedding_key(asset.pk, frame, engine.model_id, asset.checksum))
+            _, origin = cache.get_state(keys[-1], functools.partial(frame_rgb, asset, frame))
+            origins.append(origin)
+            run.progress((frame + 1) / asset.num_frames, f"frame {frame + 1}/{asset.num_frames}")
+    finally:  # also when the progress report finds the job gone with its asset
+        forget_deleted(cache, {asset.pk: keys})
     _mark_ready([asset.pk], engine.model_id)
     run.result = {"engine": name, "model": engine.model_id, "computed": origins.count("computed")}
 
@@ -77,6 +82,7 @@ def _embed_batch(run: JobRun, asset: Asset, name: str) -> None:
         states = engine.prepare_batch([frame_rgb(item, 0) for item, _ in todo])  # type: ignore[attr-defined]
         for (_, key), state in zip(todo, states, strict=True):
             cache.put_state(key, state)
+        forget_deleted(cache, {item.pk: [key] for item, key in todo})
     _mark_ready(list(assets), engine.model_id)
     for job in companions:
         run.finish_companion(

@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 
 from annotator.media import load_rgb
 from annotator.models import Asset, Frame
-from annotator.services.assets import display_path
+from annotator.services.assets import StoredFiles, display_path, remove_files
 from workers.engines import Engine, build_engine
 from workers.engines.embedding_cache import EmbeddingCache
 
@@ -92,3 +92,17 @@ def frame_rgb(asset: Asset, frame: int) -> np.ndarray:
     path = row.image.name if row is not None and row.image.name else display_path(asset)
     with asset.file.storage.open(path, "rb") as stream:
         return load_rgb(stream)
+
+
+def forget_deleted(cache: EmbeddingCache, keys: dict[int, list[str]]) -> None:
+    """Drop the states just stored for assets deleted meanwhile. Checked after the
+    store: a delete that committed before it finds the row gone here, one that commits
+    after it finds the files (``annotator.services.assets.remove_files``)."""
+    alive = set(Asset.objects.filter(pk__in=list(keys)).values_list("pk", flat=True))
+    gone = {pk for pk in keys if pk not in alive}
+    if not gone:
+        return
+    for pk in gone:
+        for key in keys[pk]:
+            cache.evict(key)
+    remove_files(StoredFiles(asset_ids=gone))

@@ -8,13 +8,14 @@ import logging
 import os
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 
 from annotator import task_routes
 from annotator.models import Annotation, Asset, AssetKind, Export, Interaction, Project
@@ -61,6 +62,16 @@ def _interactions(annotation_ids: list[int]) -> dict[int, dict[str, Any]]:
     return latest
 
 
+def _in_chunks(queryset: QuerySet[Asset], size: int) -> Iterator[Asset]:
+    """The rows of ``queryset`` a chunk at a time, each chunk one query that is read to
+    its end. Not ``.iterator()``: on SQLite its open cursor keeps a read snapshot, and the
+    run's own progress write then fails with "database is locked" once another
+    connection (a heartbeat) has written meanwhile."""
+    ids = list(queryset.values_list("pk", flat=True))
+    for start in range(0, len(ids), size):
+        yield from queryset.model.objects.filter(pk__in=ids[start : start + size]).order_by("pk")
+
+
 def write_project_export(
     project: Project,
     zip_file: zipfile.ZipFile,
@@ -87,7 +98,7 @@ def write_project_export(
     image_id = 0
     done = 0
     images = 0
-    for asset in assets.order_by("id").iterator(chunk_size=200):
+    for asset in _in_chunks(assets.order_by("id"), 200):
         # Plain rows, not model instances: nothing per annotation outlives its asset
         # (prefetch caches on instances form reference cycles that only the cyclic
         # garbage collector frees, which let memory creep up with the project).
@@ -183,9 +194,12 @@ def export_project(run: JobRun) -> None:
             default_storage.delete(name)
         with open(local, "rb") as stream:
             saved = default_storage.save(name, File(stream))
-        Export.objects.filter(pk=export.pk).update(
+        stored = Export.objects.filter(pk=export.pk).update(
             file=saved, size_bytes=local.stat().st_size, counts=counts
         )
+        if not stored:  # deleted meanwhile (with its project): nobody can download it
+            default_storage.delete(saved)
+            return
     finally:
         local.unlink(missing_ok=True)
     run.result = {

@@ -26,6 +26,13 @@
 - One run may claim queued jobs of the same kind to do them in one pass (the embed
   queue's batches): :meth:`JobRun.claim_companions`. The run beats for them and finishes
   each; if it fails they go back to the queue as new deliveries.
+- The row is the truth, the task message only a wake-up call: a queued job whose
+  message the broker no longer holds (a broker restarted without persistence, a send
+  that failed while it was down) is sent again as a new delivery by the workers' sweep
+  (:func:`resend_lost_deliveries`), so no job waits forever.
+- A failed database connection (a server restart, a connection closed by an admin or a
+  proxy) is reconnected once for each lifecycle write; a body that fails on one is
+  taken for a lost worker (run again while claims remain), not for a broken job.
 
 A job task is a function of a :class:`JobRun`, registered with :func:`job_task` under
 its name from ``annotator/task_routes.py``; see docs/architecture.md ("Writing a new job
@@ -38,31 +45,37 @@ import logging
 import os
 import socket
 import threading
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from celery import Task, shared_task
 from celery.exceptions import WorkerLostError
 from celery.signals import task_failure
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from annotator import task_routes
 from annotator.models import Job, JobStatus
+from annotator.redis_client import task_ids_in_broker
 from annotator.services.dispatch import send_task
 
 logger = logging.getLogger(__name__)
 
 #: What a job task returns (its Celery result, kept ``CELERY_RESULT_EXPIRES``).
 SKIPPED, DONE, FAILED, CANCELLED = "skipped", "done", "failed", "cancelled"
+#: The run lost its database connection and handed the job back to the queue.
+REQUEUED = "requeued"
 _JOB_TASK_NAMES = frozenset(task_routes.JOB_TASKS.values())
+#: The database connection failed: the server restarted, an admin or a proxy closed it.
+DB_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+_T = TypeVar("_T")
 
 
 class JobCancelled(Exception):
@@ -72,6 +85,13 @@ class JobCancelled(Exception):
 
 class JobFailed(Exception):
     """Raise with a user-facing message to fail the job without a traceback."""
+
+
+def internal_error(exc: BaseException) -> str:
+    """A job's ``error`` for an unexpected exception: a code and the kind of fault, never
+    a traceback or the exception's text (paths, settings, data of other projects)."""
+    kind = type(exc).__name__
+    return f"internal_error: the job failed on the server ({kind}); the worker's log has details"
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,21 @@ class Lease:
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reconnecting(query: Callable[[], _T]) -> _T:
+    """``query()``, and once more on a fresh connection when the database connection
+    failed. A dead connection is only found out by using it (an idle one killed by the
+    server raises at its next query), and Django does not reconnect by itself outside
+    of a request. Not inside a transaction: the failure ended it."""
+    try:
+        return query()
+    except DB_CONNECTION_ERRORS:
+        if connection.in_atomic_block:
+            raise
+        logger.warning("database connection failed; reconnecting", exc_info=True)
+        close_old_connections()  # drops a connection that failed and is unusable
+        return query()
 
 
 def _held(lease: Lease, stale_before: datetime | None = None) -> QuerySet[Job]:
@@ -177,13 +212,11 @@ def fail(lease: Lease, error: str, stale_before: datetime | None = None) -> bool
     )
 
 
-def redeliver(
-    lease: Lease, message: str, *, stale_before: datetime | None = None, refund: bool = False
-) -> bool:
-    """Give a held job back to the queue as a new delivery of its task (a new
-    ``celery_id``; the old delivery can no longer claim or write it). ``refund``: the
-    claim did not count as an attempt (a companion handed back unrun)."""
-    job = Job.objects.filter(pk=lease.job_id).values("kind").first()
+def _requeue(rows: QuerySet[Job], job_id: int, message: str, refund: bool = False) -> bool:
+    """Make the job (if ``rows`` still select it) queued for a new delivery and send it.
+    A queued job's ``heartbeat`` is when its delivery was sent. A send that fails (the
+    broker is down) leaves the job queued: :func:`resend_lost_deliveries` sends it."""
+    job = Job.objects.filter(pk=job_id).values("kind").first()
     task = task_routes.JOB_TASKS.get(job["kind"]) if job else None
     if task is None:
         return False
@@ -191,16 +224,54 @@ def redeliver(
     changes: dict[str, Any] = {
         "status": JobStatus.QUEUED,
         "celery_id": new_token,
-        "heartbeat": None,
+        "heartbeat": timezone.now(),
         "worker": "",
         "message": message[:255],
     }
     if refund:
         changes["attempts"] = F("attempts") - 1
-    if not _held(lease, stale_before).update(**changes):
+    if not rows.update(**changes):
         return False
-    send_task(task, [lease.job_id], task_id=new_token)
+    try:
+        send_task(task, [job_id], task_id=new_token)
+    except Exception:
+        logger.warning("job %s: could not send it (sent again later)", job_id, exc_info=True)
     return True
+
+
+def redeliver(
+    lease: Lease, message: str, *, stale_before: datetime | None = None, refund: bool = False
+) -> bool:
+    """Give a held job back to the queue as a new delivery of its task (a new
+    ``celery_id``; the old delivery can no longer claim or write it). ``refund``: the
+    claim did not count as an attempt (a companion handed back unrun)."""
+    return _requeue(_held(lease, stale_before), lease.job_id, message, refund)
+
+
+#: Per job kind, what to remove once :func:`recover` gives a job up, since the lost run
+#: never got to its own clean-up (an import's uploaded archive): ``cleanup(job)``,
+#: registered by the kind's task module with :func:`on_given_up`.
+_GIVEN_UP_CLEANUPS: dict[str, Callable[[Job], None]] = {}
+
+
+def on_given_up(kind: str) -> Callable[[Callable[[Job], None]], Callable[[Job], None]]:
+    """Register ``cleanup(job)`` for jobs of ``kind`` that :func:`recover` fails."""
+
+    def register(cleanup: Callable[[Job], None]) -> Callable[[Job], None]:
+        _GIVEN_UP_CLEANUPS[kind] = cleanup
+        return cleanup
+
+    return register
+
+
+def _clean_up_given_up(job_id: int, kind: str) -> None:
+    cleanup = _GIVEN_UP_CLEANUPS.get(kind)
+    if cleanup is None:
+        return
+    try:
+        cleanup(Job.objects.select_related("project").get(pk=job_id))
+    except Exception:  # the job stays failed; what is left is logged
+        logger.exception("job %s: the clean-up after giving it up failed", job_id)
 
 
 def recover(lease: Lease, reason: str, stale_before: datetime | None = None) -> str:
@@ -224,6 +295,7 @@ def recover(lease: Lease, reason: str, stale_before: datetime | None = None) -> 
     )
     if fail(lease, error, stale_before):
         logger.error("job %s: %s", lease.job_id, error)
+        _clean_up_given_up(lease.job_id, job["kind"])
         return "failed"
     return ""
 
@@ -245,6 +317,36 @@ def recover_stale_jobs(now: datetime | None = None) -> dict[int, str]:
         outcome = recover(Lease(pk, token), reason, stale_before=cutoff)
         if outcome:
             outcomes[pk] = outcome
+    return outcomes
+
+
+def resend_lost_deliveries(now: datetime | None = None) -> dict[int, str]:
+    """The other sweep: every job queued (or sent again) more than ``JOB_STALE_AFTER_S``
+    ago whose task message is neither in its queue nor with a worker (the broker
+    restarted without persistence, or was down when it was sent) would wait forever; it
+    is sent again as a new delivery. A message taken from the queue at the very moment
+    of the check may be sent twice: the new delivery runs the job, the old one finds it
+    is not its own. Returns ``{job_id: "resent"}``; raises ``redis.RedisError`` (and
+    changes nothing) when the broker cannot be read."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.JOB_STALE_AFTER_S)
+    waiting = list(
+        Job.objects.filter(status=JobStatus.QUEUED, kind__in=list(task_routes.JOB_TASKS))
+        .filter(Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, created__lt=cutoff))
+        .values_list("pk", "celery_id", "kind")
+    )
+    if not waiting:
+        return {}
+    queues = {task_routes.queue_of(task_routes.JOB_TASKS[kind]) for _, _, kind in waiting}
+    in_broker = task_ids_in_broker(sorted(queues))
+    outcomes: dict[int, str] = {}
+    for pk, token, _ in waiting:
+        if token in in_broker:
+            continue  # waiting its turn, or with a worker
+        rows = Job.objects.filter(pk=pk, status=JobStatus.QUEUED, celery_id=token)
+        message = "its task message was lost (the broker restarted?); sent again"
+        if _requeue(rows, pk, message):
+            logger.warning("job %s: %s", pk, message)
+            outcomes[pk] = "resent"
     return outcomes
 
 
@@ -274,7 +376,7 @@ class _Heartbeat:
                 with self._lock:
                     leases = list(self.leases)
                 try:
-                    beat(leases)
+                    reconnecting(partial(beat, leases))
                 except Exception:  # a missed beat is harmless; many look like a dead worker
                     logger.warning("job heartbeat failed", exc_info=True)
         finally:
@@ -346,16 +448,18 @@ def run_job(job_id: int, delivery: str | None = None) -> Iterator[JobRun | None]
     """Claim the job for ``delivery`` and yield its :class:`JobRun`, or ``None`` when
     there is nothing to do. Beats while the body runs; finishes the job with
     ``run.result`` when the body returns, fails it when the body raises (a
-    :class:`JobFailed` with its message, anything else with the traceback), and stops
+    :class:`JobFailed` with its message, anything else with :func:`internal_error`), and stops
     quietly on :class:`JobCancelled`."""
-    lease = claim(job_id, delivery)
+    lease = reconnecting(lambda: claim(job_id, delivery))
     if lease is None:
         yield None
         return
     heartbeat = _Heartbeat([lease])
     heartbeat.start()
     try:
-        job = Job.objects.select_related("project", "created_by").get(pk=job_id)
+        job = reconnecting(
+            lambda: Job.objects.select_related("project", "created_by").get(pk=job_id)
+        )
         run = JobRun(job, lease, heartbeat)
         try:
             yield run
@@ -363,17 +467,30 @@ def run_job(job_id: int, delivery: str | None = None) -> Iterator[JobRun | None]
             logger.info("job %s was cancelled or taken over", job_id)
             run.outcome = CANCELLED
         except JobFailed as exc:
-            fail(lease, str(exc))
+            message = str(exc)
+            reconnecting(lambda: fail(lease, message))
             run.outcome = FAILED
+        except DB_CONNECTION_ERRORS as exc:
+            # Not the job's fault: run it again while claims remain, like a lost worker.
+            logger.warning("job %s lost its database connection", job_id, exc_info=True)
+            reason = f"a database error interrupted it ({type(exc).__name__}; see the worker's log)"
+            outcome = reconnecting(lambda: recover(lease, reason))
+            run.outcome = {"failed": FAILED, "requeued": REQUEUED}.get(outcome, CANCELLED)
         except Exception as exc:
+            # The traceback goes to the worker's log only: a job's error is read by
+            # every member of the project and says what happened, not where in our code.
             logger.exception("job %s failed", job_id)
-            fail(lease, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+            error = internal_error(exc)
+            reconnecting(lambda: fail(lease, error))
             run.outcome = FAILED
         else:
             if not run._finished:
-                finish(lease, run.result)
+                reconnecting(lambda: finish(lease, run.result))
         finally:
-            run.release_companions()
+            try:
+                reconnecting(run.release_companions)
+            except Exception:  # running without a heartbeat now: the stale sweep's
+                logger.exception("job %s: could not hand back its companions", job_id)
     finally:
         heartbeat.stop()
 
@@ -382,7 +499,7 @@ def job_task(name: str) -> Callable[[Callable[[JobRun], None]], Task]:
     """Register ``body(run)`` as the Celery task ``name`` (a job task of
     ``task_routes.JOB_TASKS``) that takes ``(job_id,)`` and runs the body through
     :func:`run_job`. The task returns the outcome (``done``, ``failed``,
-    ``cancelled``, ``skipped``) as its result."""
+    ``cancelled``, ``requeued``, ``skipped``) as its result."""
     if name not in _JOB_TASK_NAMES:
         raise ValueError(f"{name!r} is not a job task of annotator/task_routes.py")
 
@@ -422,8 +539,9 @@ def recover_after_lost_pool_process(
         return
     try:
         close_old_connections()  # the main process's connection may be long idle
-        recover(
-            Lease(int(args[0]), task_id), f"the worker process running it was lost ({exception})"
+        lease = Lease(int(args[0]), task_id)
+        reconnecting(
+            lambda: recover(lease, f"the worker process running it was lost ({exception})")
         )
     except Exception:  # the stale sweep will get it
         logger.exception("could not recover job %s after its worker was lost", args[0])

@@ -34,6 +34,7 @@ from workers.engines import Click, Prompts, Scribble
 from workers.engines.embedding_cache import embedding_key
 from workers.runtime.engine_pool import (
     EngineNotConfigured,
+    forget_deleted,
     frame_rgb,
     get_cache,
     get_engine,
@@ -163,9 +164,10 @@ def run_prediction(
     if checksum is None:
         checksum = Asset.objects.only("checksum").get(pk=asset_id).checksum
     key = embedding_key(asset_id, frame, model_id, checksum)
-    state, origin = get_cache(name).get_state(
-        key, lambda: frame_rgb(Asset.objects.get(pk=asset_id), frame)
-    )
+    cache = get_cache(name)
+    state, origin = cache.get_state(key, lambda: frame_rgb(Asset.objects.get(pk=asset_id), frame))
+    if origin == "computed":  # stored just now: not for an asset deleted meanwhile
+        forget_deleted(cache, {asset_id: [key]})
     scope = f"{asset_id}:{frame}:{model_id}"
     previous = "sent" if prompts.get("mask") else "none"
     remembered = _recall_previous(scope, prompts)

@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from annotator import task_routes
 from annotator.media import make_thumbnail as render_thumbnail
 from annotator.models import Asset, AssetStatus
-from annotator.services.assets import display_path
+from annotator.services.assets import display_path, thumbnail_name
 from workers.runtime.lifecycle import JobRun, job_task
 
 
@@ -22,9 +22,14 @@ def make_thumbnail(run: JobRun) -> None:
     storage = asset.file.storage
     with storage.open(display_path(asset), "rb") as stream:
         data = render_thumbnail(stream, settings.THUMBNAIL_SIZE)
-    name = f"assets/thumbnails/{asset.pk}-{asset.checksum[:16]}.jpg"
+    name = thumbnail_name(asset)
     if storage.exists(name):
         storage.delete(name)
     saved = storage.save(name, ContentFile(data))
-    Asset.objects.filter(pk=asset.pk).update(thumbnail=saved, status=AssetStatus.READY)
+    if not Asset.objects.filter(pk=asset.pk).update(thumbnail=saved, status=AssetStatus.READY):
+        # Deleted while rendering: its files went when the delete committed, so this
+        # one is the only one left to remove.
+        storage.delete(saved)
+        run.result = {"skipped": "the asset was deleted"}
+        return
     run.result = {"thumbnail": f"/api/assets/{asset.pk}/thumbnail"}

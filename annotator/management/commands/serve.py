@@ -21,6 +21,9 @@ from annotator import task_routes
 from annotator.management.commands.demo_setup import ensure_demo
 from annotator.redis_client import get_redis, queue_has_worker
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
 
 def worker_command(python: str, name: str, queues: list[str], concurrency: int) -> list[str]:
     """The command line of one Celery worker serving ``queues``."""
@@ -64,6 +67,7 @@ class Command(BaseCommand):
             "--interactive-concurrency", type=int, default=2, help="processes for clicks"
         )
         parser.add_argument("--web-workers", type=int, default=3, help="web server processes")
+        parser.add_argument("--web-threads", type=int, default=32, help="threads per process")
         parser.add_argument("--no-demo", action="store_true", help="skip the demo project")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -80,10 +84,12 @@ class Command(BaseCommand):
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stopping = True
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # Children get their own process group so our signal handling decides the order
         # of shutdown (web first, then the worker, Redis last).
-        process = subprocess.Popen(command, start_new_session=True)
+        process = subprocess.Popen(command, start_new_session=True, env=env)
         self.children.append((name, process))
         return process
 
@@ -129,9 +135,16 @@ class Command(BaseCommand):
             self._spawn(name, worker_command(python, name, queues, concurrency))
         host, port = options["host"], options["port"]
         self._check_port_free(host, port)
+        web_env = dict(os.environ)
+        if "ALLOWED_HOSTS" not in web_env and host in LOOPBACK:
+            # Served on this machine only: answer the names it has, refuse any other Host
+            # (pagination links are then absolute on a name the server chose, never an
+            # attacker's; see api/pagination.py).
+            web_env["ALLOWED_HOSTS"] = ",".join(LOOPBACK_NAMES)
         self._spawn(
             "web",
-            [
+            env=web_env,
+            command=[
                 python,
                 "-m",
                 "gunicorn",
@@ -142,8 +155,15 @@ class Command(BaseCommand):
                 # must not stall health checks and clicks served by the others.
                 "--workers",
                 str(options["web_workers"]),
+                # A click holds its thread while it waits for the worker's answer (up
+                # to PREDICT_TIMEOUT_S, in I/O): many threads, so waiting clicks never
+                # leave health checks, saves and image loads queued behind them.
                 "--threads",
-                "8",
+                str(options["web_threads"]),
+                # Longer than any Retry-After we send: a client coming back on the same
+                # connection must not race the server closing it.
+                "--keep-alive",
+                "5",
                 "--timeout",
                 "120",
                 "--access-logfile",

@@ -11,13 +11,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.utils import timezone
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from annotator.models import Annotation, Asset, Export, Job
+from annotator.models import Annotation, Asset, Export, Job, JobStatus
 from formats.rle import encode_mask
 from tests.conftest import png_bytes, wait_for_job
+from tests.workers.runtime.import_helpers import files_of_content, media, post_import
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -231,7 +233,9 @@ def test_an_import_that_fails_late_leaves_nothing_half_imported(
     celery_worker: Any, team: dict[str, Any], client_for: Any
 ) -> None:
     """The first image is new (uploaded from the archive), the second is missing: the
-    whole import is undone, including the first image's asset and files."""
+    whole import is undone, including the first image's asset and files, and the
+    uploaded archive is removed."""
+    image = png_bytes(64, 48, seed=4242)  # its own content: its own stored file names
     coco = {
         "images": [
             {"id": 1, "file_name": "new.png", "width": 64, "height": 48},
@@ -243,7 +247,7 @@ def test_an_import_that_fails_late_leaves_nothing_half_imported(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("annotations.json", json.dumps(coco))
-        archive.writestr("images/new.png", png_bytes())
+        archive.writestr("images/new.png", image)
     buffer.seek(0)
     buffer.name = "partial.zip"
     response = client_for(team["owner"]).post(
@@ -253,6 +257,9 @@ def test_an_import_that_fails_late_leaves_nothing_half_imported(
     assert job.status == "failed" and "missing_image" in job.error
     assert not Asset.objects.filter(project=team["project"]).exists()
     assert team["project"].labels.filter(name="thing").count() == 0
+    assert files_of_content(image) == []
+    assert not default_storage.exists(job.params["archive"])
+    assert not (media() / f"imports/{job.project_id}/ingested-{job.pk}").exists()
 
 
 def test_exports_are_for_members_only_and_expire(
@@ -279,3 +286,47 @@ def test_a_bad_export_request_is_a_400(team: dict[str, Any], client_for: Any) ->
         response = client.post(f"/api/projects/{team['project'].pk}/exports/", body, format="json")
         assert response.status_code == 400, body
     assert not Job.objects.filter(kind="export").exists()
+
+
+# --- imports follow the API's role rules (more in test_import_hardening.py) -------------
+
+
+def _native_export(client: Any, project_id: int) -> bytes:
+    archive = _export(client, project_id, {"format": "native", "include_images": True})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as copy:
+        for name in archive.namelist():
+            copy.writestr(name, archive.read(name))
+    return buffer.getvalue()
+
+
+def test_only_members_who_may_review_import_review_states(
+    celery_worker: Any, team: dict[str, Any], annotated: dict[str, Any], client_for: Any
+) -> None:
+    """As ``PATCH`` refuses an annotator's ``review_status``, an import by an annotator
+    of accepted or rejected annotations fails, naming how many, and stores nothing; the
+    owner's import of the same archive keeps the review states."""
+    project = team["project"]
+    owner = client_for(team["owner"])
+    m1 = annotated["annotations"]["m1"]["id"]
+    reviewer = client_for(team["reviewer"])
+    patched = reviewer.patch(
+        f"/api/annotations/{m1}/", {"review_status": "rejected"}, format="json"
+    )
+    assert patched.status_code == 200, patched.content
+    archive = _native_export(owner, project.pk)  # m3 accepted, m1 rejected, m2 pending
+    before = Annotation.objects.filter(asset__project=project).count()
+
+    job = wait_for_job(post_import(client_for(team["annotator"]), project.pk, archive, "n.zip").pk)
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("review_not_allowed: 2 annotation(s)"), job.error
+    assert Annotation.objects.filter(asset__project=project).count() == before
+    assert not default_storage.exists(job.params["archive"])
+
+    job = wait_for_job(post_import(owner, project.pk, archive, "n.zip").pk)
+    assert job.status == JobStatus.DONE, job.error
+    assert job.result["annotations"] == 3 and job.result["new_assets"] == 0
+    statuses = Annotation.objects.filter(asset__project=project).values_list(
+        "review_status", flat=True
+    )
+    assert sorted(statuses) == sorted(["accepted", "rejected", "pending"] * 2)

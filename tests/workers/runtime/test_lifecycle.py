@@ -51,6 +51,16 @@ def test_it_records_failures_with_their_message(job: Job) -> None:
     assert job.status == JobStatus.FAILED and job.error == "the archive is corrupt"
 
 
+def test_an_unexpected_fault_is_recorded_without_its_text_or_traceback(job: Job) -> None:
+    with run_job(job.pk) as run:
+        assert run is not None
+        raise OSError(2, "No such file", "/srv/annotator/var/media/secret-path.png")
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("internal_error: ") and "FileNotFoundError" in job.error
+    assert "secret-path" not in job.error and "Traceback" not in job.error
+
+
 def test_it_does_nothing_for_finished_jobs(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE)
     with run_job(job.pk) as run:

@@ -2,7 +2,7 @@
 job is run again to ``done`` or failed with a clear error, never left ``running``, and
 nothing is half-stored.
 
-The session's worker runs with ``JOB_HEARTBEAT_S=0.5``, ``JOB_STALE_AFTER_S=3`` and
+The session's worker runs with ``JOB_HEARTBEAT_S=0.5``, ``JOB_STALE_AFTER_S=5`` and
 ``JOB_MAX_ATTEMPTS=2`` (tests/conftest.py).
 """
 
@@ -93,7 +93,10 @@ def _running_pool_pid(job_id: int, timeout: float = 60) -> int:
     while time.monotonic() < deadline:
         job = Job.objects.get(pk=job_id)
         if job.is_finished:
-            pytest.fail(f"job {job_id} ended ({job.status}) before it could be interrupted")
+            pytest.fail(
+                f"job {job_id} ended ({job.status}, attempt {job.attempts}: {job.message!r} "
+                f"{job.error!r}) before it could be interrupted"
+            )
         if job.status == JobStatus.RUNNING and job.progress > 0 and job.worker:
             return int(job.worker.rsplit(":", 1)[1])
         time.sleep(0.01)
@@ -168,7 +171,9 @@ def test_a_job_that_loses_its_worker_every_time_fails_and_stores_nothing(
             time.sleep(0.02)
     job = wait_for_job(export.job_id, timeout=60)
     assert job.status == JobStatus.FAILED
-    assert "worker process running it was lost" in job.error
+    # Found lost by its worker (billiard reports the pool process's death) or, when the
+    # kill came before the pool had the task on record, by the missing heartbeat.
+    assert "worker process running it was lost" in job.error or "no heartbeat" in job.error
     assert "attempt 2 of 2" in job.error
     export.refresh_from_db()
     assert not export.file and _stored_exports(export) == []
