@@ -55,14 +55,20 @@ def queue_has_worker(queue: str) -> bool:
         return False
 
 
-def queue_backlog(queue: str) -> int:
-    """How many messages wait in ``queue`` (not yet taken by a worker). Raises
-    ``redis.RedisError``."""
-    with get_redis().pipeline(transaction=False) as pipe:
-        pipe.llen(queue)
-        for step in _PRIORITY_STEPS:
-            pipe.llen(f"{queue}{_PRIORITY_SEP}{step}")
-        return sum(int(n) for n in pipe.execute())
+def queue_state(queue: str) -> tuple[bool, int]:
+    """In one round trip: whether a worker consuming ``queue`` is alive (see
+    :func:`queue_has_worker`) and how many messages wait in it, not yet taken by a
+    worker. ``(False, 0)`` when Redis cannot be reached."""
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            pipe.exists(WORKER_ALIVE_KEY.format(queue=queue))
+            pipe.llen(queue)
+            for step in _PRIORITY_STEPS:
+                pipe.llen(f"{queue}{_PRIORITY_SEP}{step}")
+            alive, *lengths = pipe.execute()
+    except redis.RedisError:
+        return False, 0
+    return bool(alive), sum(int(n) for n in lengths)
 
 
 def task_ids_in_broker(queues: Iterable[str]) -> set[str]:

@@ -256,8 +256,9 @@ EMBEDDING_CACHE_MB = env_int("EMBEDDING_CACHE_MB", 1024, minimum=0)
 EMBED_BATCH_SIZE = env_int("EMBED_BATCH_SIZE", 4, minimum=1)
 PREDICT_TIMEOUT_S = env_float("PREDICT_TIMEOUT_S", 10.0, minimum=0.1)
 # A click finding this many others waiting in the interactive queue is answered 503 busy
-# at once instead of waiting out PREDICT_TIMEOUT_S behind them.
-PREDICT_MAX_BACKLOG = env_int("PREDICT_MAX_BACKLOG", 12, minimum=1)
+# at once instead of waiting out PREDICT_TIMEOUT_S behind them. About PREDICT_TIMEOUT_S /
+# (seconds per click) x (interactive worker processes): 10 s / 0.5 s x 2 = 40.
+PREDICT_MAX_BACKLOG = env_int("PREDICT_MAX_BACKLOG", 32, minimum=1)
 # The largest predict request body (prompts and an optional prior mask).
 PREDICT_MAX_BODY_BYTES = env_int("PREDICT_MAX_BODY_KB", 2048, minimum=16) * 1024
 
@@ -339,7 +340,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_MAX_FAILURES_PER_USER = env_int("LOGIN_MAX_FAILURES_PER_USER", 10, minimum=1)
-LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1)
+LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 100, minimum=1)
 LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
 # Behind a reverse proxy: the header it puts the client's address in (its last entry is
 # used), e.g. X-Forwarded-For. Unset: the connection's address (REMOTE_ADDR).

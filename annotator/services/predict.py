@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import redis
@@ -13,9 +14,11 @@ from annotator import task_routes
 from annotator.celery import app
 from annotator.errors import InvalidInput, Unavailable, WorkerFailed
 from annotator.models import Asset
-from annotator.redis_client import new_reply_key, queue_backlog, queue_has_worker, wait_reply
+from annotator.redis_client import new_reply_key, queue_state, wait_reply
 from annotator.services.annotations import frame_size
 from formats.prompts import validate_engine, validate_prompts
+
+logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 2
 
@@ -38,24 +41,25 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
         raise InvalidInput("frame must be an integer", "invalid_frame")
     height, width = frame_size(asset, frame)
     prompts = validate_prompts(body, width, height)
-    if not queue_has_worker(task_routes.INTERACTIVE):
+    # One round trip: is a worker there, and how many clicks wait already?
+    alive, backlog = queue_state(task_routes.INTERACTIVE)
+    if not alive:
         raise Unavailable(
             "no worker is serving interactive requests right now",
             "no_worker",
             retry_after=RETRY_AFTER_S * 5,
         )
+    if backlog >= settings.PREDICT_MAX_BACKLOG:
+        # Shed load at once: a click behind this many others would wait out its timeout
+        # anyway, holding a web thread all along (issue 15's load test).
+        raise Unavailable(
+            f"the interactive workers are busy ({backlog} requests waiting)",
+            "busy",
+            retry_after=RETRY_AFTER_S,
+        )
     timeout = settings.PREDICT_TIMEOUT_S
     reply_key = new_reply_key()
     try:
-        backlog = queue_backlog(task_routes.INTERACTIVE)
-        if backlog >= settings.PREDICT_MAX_BACKLOG:
-            # Shed load at once: a click behind this many others would wait out its
-            # timeout anyway, holding a web thread all along (issue 15's load test).
-            raise Unavailable(
-                f"the interactive workers are busy ({backlog} requests waiting)",
-                "busy",
-                retry_after=RETRY_AFTER_S,
-            )
         result = app.send_task(
             task_routes.PREDICT,
             args=[asset.pk, frame, engine, prompts],
@@ -68,9 +72,10 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
             expires=timeout,  # a request nobody waits for any more must not run later
         )
         answer = wait_reply(reply_key, timeout)
-    except (redis.RedisError, OperationalError) as exc:
+    except (redis.RedisError, OperationalError):
+        logger.warning("predict: the queue cannot be reached", exc_info=True)
         raise Unavailable(
-            f"the queue cannot be reached: {exc}", "no_worker", retry_after=RETRY_AFTER_S
+            "the queue cannot be reached", "no_worker", retry_after=RETRY_AFTER_S
         ) from None
     if answer is None:
         # Best effort: the message expires anyway, and Redis may have gone meanwhile.

@@ -59,8 +59,7 @@ class FakeQueue:
 def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
     """A live worker on the interactive queue, faked."""
     fake = FakeQueue()
-    monkeypatch.setattr(predict_service, "queue_has_worker", lambda name: True)
-    monkeypatch.setattr(predict_service, "queue_backlog", lambda name: fake.backlog)
+    monkeypatch.setattr(predict_service, "queue_state", lambda name: (True, fake.backlog))
     monkeypatch.setattr(predict_service.app, "send_task", fake.send_task)
     monkeypatch.setattr(predict_service, "wait_reply", fake.wait_reply)
     return fake
@@ -145,7 +144,7 @@ def test_no_worker_is_503_with_retry_after(
     queue: FakeQueue,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(predict_service, "queue_has_worker", lambda queue: False)
+    monkeypatch.setattr(predict_service, "queue_state", lambda queue: (False, 0))
     response = predict(client_for(team["owner"]), asset.pk, box=[0, 0, 10, 10])
     assert_error(response, 503, "no_worker")
     assert int(response["Retry-After"]) > 0

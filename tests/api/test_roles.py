@@ -410,7 +410,7 @@ def matrix(team: dict[str, Any], make_user: Any, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(jobs.app.control, "revoke", lambda *args, **kwargs: None)
     fake = FakeQueue()  # a live interactive worker that answers every click
-    monkeypatch.setattr(predict, "queue_has_worker", lambda name: True)
+    monkeypatch.setattr(predict, "queue_state", lambda name: (True, 0))
     monkeypatch.setattr(predict.app, "send_task", fake.send_task)
     monkeypatch.setattr(predict, "wait_reply", fake.wait_reply)
     monkeypatch.setattr(health, "get_redis", lambda: SimpleNamespace(ping=lambda: True))

@@ -93,7 +93,7 @@ def side(team: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Side:
     from annotator.services import jobs, predict
 
     monkeypatch.setattr(jobs.app.control, "revoke", lambda *args, **kwargs: None)
-    monkeypatch.setattr(predict, "queue_has_worker", lambda queue: False)
+    monkeypatch.setattr(predict, "queue_state", lambda queue: (False, 0))
     return build_side(team["project"], job_creator=team["annotator"], member=team["viewer"])
 
 
