@@ -248,7 +248,7 @@ def test_production_security_is_configurable(
     assert s["SECURE_HSTS_SECONDS"] == 600 and s["SECURE_SSL_REDIRECT"]
     assert not s["SESSION_COOKIE_SECURE"] and s["CSRF_COOKIE_SECURE"]
     assert s["CLIENT_ADDRESS_HEADER"] == "X-Forwarded-For"
-    assert s["LOGIN_MAX_FAILURES_PER_USER"] == 5 and s["LOGIN_MAX_FAILURES_PER_ADDRESS"] == 50
+    assert s["LOGIN_MAX_FAILURES_PER_USER"] == 5 and s["LOGIN_MAX_FAILURES_PER_ADDRESS"] == 100
 
 
 @pytest.mark.parametrize(
