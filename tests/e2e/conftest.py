@@ -9,15 +9,9 @@ from typing import Any
 
 import pytest
 
+from bench.render import CHROMIUM_ARGS  # the same browser flags as the canvas benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BUILT = ("pages/projects.js", "workspace/main.js")
 
 
