@@ -348,9 +348,8 @@ CLIENT_ADDRESS_HEADER = env_str("CLIENT_ADDRESS_HEADER") or None
 
 # Content-Security-Policy (django-csp, annotator/csp.py): the browser UI is ES modules,
 # a stylesheet, images from the API and blob:/data: images it makes itself; no inline
-# script or <style>, nothing from elsewhere. Style attributes are allowed (style-src-attr):
-# the UI colours label swatches with them (ui.ts el(..., {style})); an attribute cannot
-# select elements nor load anything but 'self'/data:/blob: images. Third-party pages
+# script, <style> or style attribute (the UI sets styles through the CSSOM, ui.ts el()),
+# nothing from elsewhere. Third-party pages
 # under /api/ get inline styles (the browsable API, Swagger UI) and the Swagger page an
 # inline script (annotator/csp.py).
 CONTENT_SECURITY_POLICY = {
@@ -358,7 +357,6 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "style-src-attr": ["'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],

@@ -14,6 +14,8 @@ export function el<K extends keyof HTMLElementTagNameMap>(
     if (value === undefined || value === false) continue;
     if (typeof value === "function") node.addEventListener(key.replace(/^on/, ""), value);
     else if (value === true) node.setAttribute(key, "");
+    // Through the CSSOM, not the attribute: the CSP allows no inline style attributes.
+    else if (key === "style") node.style.cssText = String(value);
     else node.setAttribute(key, String(value));
   }
   for (const child of children) {
