@@ -239,6 +239,9 @@ MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 100_000_000, minimum=1)
 EXPORT_TTL_HOURS = env_int("EXPORT_TTL_HOURS", 72, minimum=1)
 # Imports: the archive limits (compressed upload, uncompressed content).
 MAX_IMPORT_MB = env_int("MAX_IMPORT_MB", 2048, minimum=1)
+# A JSON file of an import (COCO's annotations, a native line) is parsed whole, which
+# takes several times its size in memory: refused beyond this (archive_too_large).
+MAX_IMPORT_JSON_MB = env_int("MAX_IMPORT_JSON_MB", 512, minimum=1)
 THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 256, minimum=32)
 
 # --- engines ---------------------------------------------------------------------------

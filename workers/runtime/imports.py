@@ -422,6 +422,8 @@ def import_dataset(run: JobRun) -> None:
             max_uncompressed_bytes=4 * limit,
             max_image_bytes=settings.MAX_UPLOAD_BYTES,
             max_image_pixels=settings.MAX_IMAGE_PIXELS,
+            # A COCO file is parsed whole: several times its size in memory.
+            max_json_bytes=settings.MAX_IMPORT_JSON_MB * 1024 * 1024,
         )
         try:
             bundle = validate_and_load(

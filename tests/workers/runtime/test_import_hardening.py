@@ -231,6 +231,17 @@ def test_an_import_killed_once_is_run_again_without_the_first_runs_files(
     assert _unreferenced_originals() - before == set()
 
 
+def _queued_import(team: dict[str, Any], archive: str) -> Job:
+    """An import job as the request leaves it, for the task body to run in this process."""
+    return Job.objects.create(
+        project=team["project"],
+        kind="import",
+        created_by=team["owner"],
+        params={"archive": archive, "images": None, "format": None},
+        celery_id="in-process",
+    )
+
+
 def test_an_image_over_the_upload_limit_fails_the_import_before_it_is_read(
     team: dict[str, Any], settings: Any
 ) -> None:
@@ -247,17 +258,32 @@ def test_an_image_over_the_upload_limit_fails_the_import_before_it_is_read(
     archive = default_storage.save(
         f"imports/{team['project'].pk}/big.zip", ContentFile(coco_zip(coco, {"big.png": image}))
     )
-    job = Job.objects.create(
-        project=team["project"],
-        kind="import",
-        created_by=team["owner"],
-        params={"archive": archive, "images": None, "format": None},
-        celery_id="in-process",
-    )
+    job = _queued_import(team, archive)
     assert import_dataset(job.pk) == "failed"
     job.refresh_from_db()
     assert job.error.startswith("archive_too_large: image 'images/big.png' is "), job.error
     assert not Asset.objects.exists() and files_of_content(image) == []
+    assert not default_storage.exists(archive)
+
+
+def test_a_coco_file_over_the_json_limit_fails_before_it_is_parsed(
+    team: dict[str, Any], settings: Any
+) -> None:
+    from workers.runtime.imports import import_dataset
+
+    settings.MAX_IMPORT_JSON_MB = 1
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+        "categories": [{"id": 1, "name": "thing", "note": "x" * 1_100_000}],
+        "annotations": [],
+    }
+    archive = default_storage.save(
+        f"imports/{team['project'].pk}/big.zip", ContentFile(coco_zip(coco, {}))
+    )
+    job = _queued_import(team, archive)
+    assert import_dataset(job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.error.startswith("archive_too_large: "), job.error
     assert not default_storage.exists(archive)
 
 
