@@ -7,5 +7,5 @@ urlpatterns = [
     path("", include("frontend.urls")),
 ]
 
-handler404 = "api.not_found.not_found"
-handler500 = "api.server_error.server_error"
+handler404 = "api.error_pages.not_found"
+handler500 = "api.error_pages.server_error"
