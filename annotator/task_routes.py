@@ -25,6 +25,8 @@ EMBED_ASSET = "workers.embed_asset"
 MAKE_THUMBNAIL = "workers.make_thumbnail"
 EXPORT_PROJECT = "workers.export_project"
 IMPORT_DATASET = "workers.import_dataset"
+INGEST_VIDEO = "workers.ingest_video"
+PROPAGATE = "workers.propagate"
 
 TASK_QUEUES: dict[str, str] = {
     PREDICT: INTERACTIVE,
@@ -33,6 +35,8 @@ TASK_QUEUES: dict[str, str] = {
     MAKE_THUMBNAIL: JOBS,
     EXPORT_PROJECT: JOBS,
     IMPORT_DATASET: JOBS,
+    INGEST_VIDEO: JOBS,
+    PROPAGATE: JOBS,
 }
 
 #: Job kind (``Job.kind``, visible in the API) -> the task that runs it with ``(job_id,)``.
@@ -41,6 +45,8 @@ JOB_TASKS: dict[str, str] = {
     "embed": EMBED_ASSET,
     "export": EXPORT_PROJECT,
     "import": IMPORT_DATASET,
+    "ingest": INGEST_VIDEO,
+    "propagate": PROPAGATE,
 }
 
 

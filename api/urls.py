@@ -15,7 +15,10 @@ from api.views import (
     labels,
     members,
     predict,
+    prefetch,
     projects,
+    propagation,
+    timeline,
 )
 
 register_converter(IdConverter, "id")
@@ -51,6 +54,9 @@ urlpatterns = [
     ),
     path("assets/<id:pk>/neighbors/", assets.AssetNeighborsView.as_view(), name="neighbors"),
     path("assets/<id:pk>/predict/", predict.PredictView.as_view(), name="predict"),
+    path("assets/<id:pk>/propagate/", propagation.PropagateView.as_view(), name="propagate"),
+    path("assets/<id:pk>/prefetch/", prefetch.PrefetchView.as_view(), name="prefetch"),
+    path("assets/<id:pk>/timeline/", timeline.TimelineView.as_view(), name="timeline"),
     path("assets/<id:pk>/thumbnail", frames.ThumbnailView.as_view(), name="thumbnail"),
     path(
         "assets/<id:pk>/annotations/",

@@ -21,6 +21,7 @@ class ReviewStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     ACCEPTED = "accepted", "Accepted"
     REJECTED = "rejected", "Rejected"
+    NEEDS_REVIEW = "needs_review", "Needs review"
 
 
 class Annotation(models.Model):
@@ -30,6 +31,8 @@ class Annotation(models.Model):
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="annotations")
     frame = models.PositiveIntegerField(default=0)
+    # Object identity: the same object on every frame of a video, window or view.
+    track = models.PositiveIntegerField(default=1)
     # RESTRICT, not PROTECT: a label in use cannot be deleted on its own, but deleting
     # the whole project still cascades through it.
     label = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="annotations")
@@ -56,7 +59,10 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["asset", "frame"])]
+        indexes = [
+            models.Index(fields=["asset", "frame"]),
+            models.Index(fields=["asset", "track", "frame"]),
+        ]
 
     def __str__(self) -> str:
         return f"annotation {self.pk} ({self.label_id}) on {self.asset_id}/{self.frame}"

@@ -44,10 +44,15 @@ class Asset(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     num_frames = models.PositiveIntegerField(default=1)
+    fps = models.FloatField(null=True, blank=True, help_text="frames per second (videos)")
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=AssetStatus.choices, default=AssetStatus.PROCESSING
     )
+    error = models.TextField(blank=True, default="", help_text="why ingestion failed")
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    # The next free track number of this asset's annotations (object identity).
+    next_track = models.PositiveIntegerField(default=1)
     embedding_status = models.CharField(
         max_length=16, choices=EmbeddingStatus.choices, default=EmbeddingStatus.NONE
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from annotator.errors import Conflict, InvalidInput
 from annotator.models import (
     Annotation,
     AnnotationRevision,
+    AnnotationSource,
     Asset,
     Interaction,
     LabelClass,
@@ -68,6 +69,37 @@ def project_label(asset: Asset, label: LabelClass | int) -> LabelClass:
     return found
 
 
+#: The largest track number a client may give (a 32-bit column everywhere).
+MAX_TRACK = 2**31 - 1
+
+
+def check_track(track: Any) -> int:
+    if isinstance(track, bool) or not isinstance(track, int) or not 1 <= track <= MAX_TRACK:
+        raise InvalidInput(f"track must be an integer from 1 to {MAX_TRACK}", "invalid_track")
+    return track
+
+
+def claim_track(asset: Asset, track: int | None = None) -> int:
+    """The track of a new object on ``asset``: ``track`` when given (and the asset's
+    counter moves past it, so the server never hands it out again), else the asset's
+    next free number. One conditional UPDATE each, atomic on SQLite and PostgreSQL: two
+    concurrent creates never get the same new track."""
+    if track is not None:
+        track = check_track(track)
+        Asset.objects.filter(pk=asset.pk, next_track__lte=track).update(next_track=track + 1)
+        return track
+    table = connection.ops.quote_name(Asset._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_track = next_track + 1 WHERE id = %s RETURNING next_track",
+            [asset.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise InvalidInput("the asset was deleted meanwhile", "asset_deleted")
+    return int(row[0]) - 1
+
+
 def create_annotation(
     *,
     asset: Asset,
@@ -79,10 +111,12 @@ def create_annotation(
     score: float | None = None,
     interaction: dict[str, Any] | None = None,
     review_status: str = ReviewStatus.PENDING,
+    track: int | None = None,
 ) -> Annotation:
     """Validate and store one annotation (and the interaction that made it): the one
     way rows are created, by the API and by imports alike. ``label``: a label of the
-    asset's project or its id."""
+    asset's project or its id. ``track``: the object it shows (the same number on every
+    frame); a new object's number when ``None``."""
     label = project_label(asset, label)
     rle = check_mask(asset, frame, mask)
     stats = mask_stats(rle)
@@ -93,6 +127,7 @@ def create_annotation(
         annotation = Annotation.objects.create(
             asset=asset,
             frame=frame,
+            track=claim_track(asset, track),
             label=label,
             mask=rle,
             area=stats.area,
@@ -134,6 +169,10 @@ def update_annotation(
     version ``annotation`` was loaded with); otherwise ``Conflict`` carrying the current
     version.
 
+    A new mask on a propagated annotation, with no ``source`` given, makes it a manual
+    one: a person's correction, which propagation then treats as a keyframe and never
+    overwrites.
+
     The conditional UPDATE is the lock: two writers with the same version cannot both
     win, on SQLite or PostgreSQL alike."""
     if expected_version is None:
@@ -145,6 +184,10 @@ def update_annotation(
         rle = check_mask(annotation.asset, annotation.frame, changes["mask"])
         stats = mask_stats(rle)
         fields.update(mask=rle, area=stats.area, bbox=stats.bbox)
+        if "source" not in changes and annotation.source == AnnotationSource.PROPAGATED:
+            fields["source"] = AnnotationSource.MANUAL
+    if "track" in changes:
+        fields["track"] = claim_track(annotation.asset, changes["track"])
     for name in ("score", "source"):
         if name in changes:
             fields[name] = changes[name]

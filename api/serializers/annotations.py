@@ -6,6 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from annotator.models import Annotation, AnnotationSource, ReviewStatus
+from annotator.services.annotations import MAX_TRACK
 
 
 class RleField(serializers.JSONField):
@@ -24,6 +25,7 @@ class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
             "id",
             "asset",
             "frame",
+            "track",
             "label",
             "mask",
             "point_indices",
@@ -48,8 +50,17 @@ class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
         return {"prompts": last.prompts, "engine": last.engine, "elapsed_ms": last.elapsed_ms}
 
 
+_TRACK_HELP = (
+    "The object this mask shows: the same number on every frame of a video. A new "
+    "object's number is assigned when absent."
+)
+
+
 class AnnotationCreateSerializer(serializers.Serializer[None]):
     frame = serializers.IntegerField(min_value=0, default=0)
+    track = serializers.IntegerField(
+        min_value=1, max_value=MAX_TRACK, required=False, allow_null=True, help_text=_TRACK_HELP
+    )
     label = serializers.IntegerField()  # type: ignore[assignment]
     mask = RleField()
     source = serializers.ChoiceField(  # type: ignore[assignment]
@@ -79,6 +90,9 @@ class AnnotationCreateSerializer(serializers.Serializer[None]):
 
 class AnnotationUpdateSerializer(serializers.Serializer[None]):
     version = serializers.IntegerField(min_value=1, required=False)
+    track = serializers.IntegerField(
+        min_value=1, max_value=MAX_TRACK, required=False, help_text=_TRACK_HELP
+    )
     interaction = serializers.JSONField(required=False, allow_null=True)
     label = serializers.IntegerField(required=False)  # type: ignore[assignment]
     mask = RleField(required=False)

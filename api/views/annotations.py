@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotator.errors import Conflict, InvalidInput
-from annotator.models import Annotation, Asset
+from annotator.models import Annotation, AnnotationSource, Asset, ReviewStatus
 from annotator.services.annotations import (
     create_annotation,
     delete_annotation,
@@ -30,7 +30,19 @@ from api.serializers.annotations import (
 
 @extend_schema_view(
     get=extend_schema(
-        parameters=[OpenApiParameter("frame", int, description="Only this frame's annotations.")]
+        parameters=[
+            OpenApiParameter("frame", int, description="Only this frame's annotations."),
+            OpenApiParameter("track", int, description="Only this object's annotations."),
+            OpenApiParameter(
+                "source", str, enum=AnnotationSource.values, description="Only this source."
+            ),
+            OpenApiParameter(
+                "review_status",
+                str,
+                enum=ReviewStatus.values,
+                description="Only annotations in this review state.",
+            ),
+        ]
     )
 )
 class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annotation]):
@@ -49,7 +61,20 @@ class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annota
         )
         if frame is not None:
             queryset = queryset.filter(frame=frame)
-        return queryset.order_by("id")
+        track = query_int(
+            self.request, "track", "track must be a non-negative integer", "invalid_track"
+        )
+        if track is not None:
+            queryset = queryset.filter(track=track)
+        for name, choices in (("source", AnnotationSource), ("review_status", ReviewStatus)):
+            value = self.request.query_params.get(name)
+            if value is not None:
+                if value not in choices.values:
+                    raise InvalidInput(
+                        f"{name} must be one of {', '.join(choices.values)}", f"invalid_{name}"
+                    )
+                queryset = queryset.filter(**{name: value})
+        return queryset.order_by("frame", "id")
 
     @extend_schema(request={JSON: AnnotationCreateSerializer}, responses=AnnotationSerializer)
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -66,6 +91,7 @@ class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annota
             source=data["source"],
             score=data.get("score"),
             interaction=data.get("interaction"),
+            track=data.get("track"),
         )
         return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
 

@@ -115,6 +115,8 @@ REQUESTS: dict[tuple[str, str], Variants] = {
     },
     ("asset", "DELETE"): {"": no_body},
     ("predict", "POST"): {"": json_body(lambda s: {"frame": 0, "clicks": [{"x": 5, "y": 5}]})},
+    ("propagate", "POST"): {"": json_body(lambda s: {"annotation": s.annotation.pk})},
+    ("prefetch", "POST"): {"": json_body(lambda s: {"frame": 0})},
     ("asset-annotations", "POST"): {
         "": json_body(lambda s: {"frame": 0, "label": s.used_label.pk, "mask": a_mask()})
     },

@@ -53,15 +53,26 @@ class Side:
         return obj
 
 
-def image_asset(project: Project, name: str = "a.png") -> Asset:
-    """A 64 x 48 PNG with its thumbnail and frame row, stored as an upload leaves it."""
+def clip_asset(project: Project, name: str = "a.png", frames: int = 2) -> Asset:
+    """A ready video of ``frames`` 64 x 48 frames, each showing the stored PNG (the
+    asset's own file), with its thumbnail: every endpoint of an asset, those of videos
+    (propagate, prefetch) too, has something to act on."""
     asset = Asset.objects.create(
-        project=project, kind="image", name=name, checksum="0" * 64, width=WIDTH, height=HEIGHT
+        project=project,
+        kind="video",
+        name=name,
+        checksum="0" * 64,
+        width=WIDTH,
+        height=HEIGHT,
+        num_frames=frames,
+        fps=25.0,
+        status="ready",
     )
     asset.file.save(name, ContentFile(png()), save=False)
     asset.thumbnail.save(name + ".jpg", ContentFile(jpeg(32, 24)), save=False)
     asset.save()
-    asset.frames.create(index=0, width=WIDTH, height=HEIGHT)
+    for index in range(frames):
+        asset.frames.create(index=index, width=WIDTH, height=HEIGHT, timestamp=index / 25)
     return asset
 
 
@@ -76,7 +87,7 @@ def build_side(project: Project, job_creator: User, member: User) -> Side:
     """Fill ``project`` (its first label is the one the annotation uses); ``job_creator``
     starts the export, ``member`` is the membership the member endpoints name."""
     used_label = project.labels.order_by("id").first() or add_label(project, "bird")
-    asset = image_asset(project)
+    asset = clip_asset(project)
     annotation = create_annotation(
         asset=asset,
         frame=0,

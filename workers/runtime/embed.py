@@ -30,8 +30,9 @@ def _mark_ready(asset_ids: list[int], model_id: str) -> None:
 
 @job_task(task_routes.EMBED_ASSET)
 def embed_asset(run: JobRun) -> None:
-    """Prepare the default engine's state for every frame of an asset. Idempotent:
-    states already stored are not recomputed. With an engine that embeds in batches
+    """Prepare the default engine's state for every frame of an asset, or for the
+    frames the job's params list (``frames``: a video's frame being viewed first, then
+    its neighbours). Idempotent: states already stored are not recomputed. With an engine that embeds in batches
     (SAM), queued embed jobs of other single-frame assets are claimed and embedded in
     the same pass (``EMBED_BATCH_SIZE``)."""
     asset = Asset.objects.filter(pk=run.job.asset_id or 0).first()
@@ -46,18 +47,25 @@ def embed_asset(run: JobRun) -> None:
     if hasattr(engine, "prepare_batch") and asset.num_frames == 1:
         _embed_batch(run, asset, name)
         return
+    listed = run.job.params.get("frames")
+    frames = (
+        [f for f in listed if isinstance(f, int) and 0 <= f < asset.num_frames]
+        if isinstance(listed, list)
+        else list(range(asset.num_frames))
+    )
     cache = get_cache(name)
     origins = []
     keys: list[str] = []
     try:
-        for frame in range(asset.num_frames):
+        for done, frame in enumerate(frames, start=1):
             keys.append(embedding_key(asset.pk, frame, engine.model_id, asset.checksum))
             _, origin = cache.get_state(keys[-1], functools.partial(frame_rgb, asset, frame))
             origins.append(origin)
-            run.progress((frame + 1) / asset.num_frames, f"frame {frame + 1}/{asset.num_frames}")
+            run.progress(done / len(frames), f"frame {frame} ({done}/{len(frames)})")
     finally:  # also when the progress report finds the job gone with its asset
         forget_deleted(cache, {asset.pk: keys})
-    _mark_ready([asset.pk], engine.model_id)
+    if not isinstance(listed, list):  # every frame: the asset as a whole is ready
+        _mark_ready([asset.pk], engine.model_id)
     run.result = {"engine": name, "model": engine.model_id, "computed": origins.count("computed")}
 
 

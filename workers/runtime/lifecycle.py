@@ -411,6 +411,13 @@ class JobRun:
         self.result = result
         self._finished = True
 
+    def hold(self) -> None:
+        """Inside the caller's ``transaction.atomic()`` block: lock the job's row while
+        this run still owns it, so results stored in the block are never written by a
+        run that was cancelled or taken for lost; :class:`JobCancelled` otherwise."""
+        if not _held(self.lease).select_for_update().values_list("pk", flat=True):
+            raise JobCancelled(f"job {self.lease.job_id} is no longer this run's")
+
     def handed_over(self) -> bool:
         """Whether another delivery now holds the job (this run was taken for lost):
         inputs it needs (uploaded files) must then stay."""
