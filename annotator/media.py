@@ -56,7 +56,11 @@ def sniff_kind(head: bytes) -> str | None:
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image"
-    if head[4:8] == b"ftyp" or head.startswith((b"\x1aE\xdf\xa3", b"RIFF")):
+    # MP4/MOV (an "ftyp" box first, or an old QuickTime file's first atom), Matroska and
+    # WebM (EBML), AVI (RIFF); a zip is an image sequence (frames in file-name order).
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "video"
+    if head.startswith((b"\x1aE\xdf\xa3", b"RIFF", b"PK\x03\x04", b"PK\x05\x06")):
         return "video"
     if head.startswith(b"#!AER-DAT") or head.startswith(b"% "):
         return "events"
@@ -83,7 +87,7 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def _render_rgb(image: Image.Image) -> Image.Image:
+def render_rgb(image: Image.Image) -> Image.Image:
     """An 8-bit RGB rendering of any Pillow image."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return Image.fromarray(_to_uint8(np.asarray(image))).convert("RGB")
@@ -125,7 +129,7 @@ def _inspect_tiff_fallback(data: bytes, max_pixels: int) -> InspectedImage:
     except Exception as exc:
         raise MediaError(f"the TIFF file cannot be decoded: {exc}") from None
     buffer = io.BytesIO()
-    _render_rgb(image).save(buffer, format="PNG", compress_level=3)
+    render_rgb(image).save(buffer, format="PNG", compress_level=3)
     return InspectedImage(
         format="TIFF",
         mode=f"tifffile:{image.mode}",
@@ -200,7 +204,7 @@ def _inspect(data: bytes, max_pixels: int) -> InspectedImage:
         image = ImageOps.exif_transpose(image)
     if needs_rendering:
         buffer = io.BytesIO()
-        _render_rgb(image).save(buffer, format="PNG", optimize=False, compress_level=3)
+        render_rgb(image).save(buffer, format="PNG", optimize=False, compress_level=3)
         display_png: bytes | None = buffer.getvalue()
     else:
         display_png = None
@@ -221,12 +225,12 @@ def _inspect(data: bytes, max_pixels: int) -> InspectedImage:
 def load_rgb(stream: IO[bytes]) -> np.ndarray:
     """Decode a stored display image to ``(H, W, 3) uint8`` RGB (EXIF applied)."""
     image: Image.Image = ImageOps.exif_transpose(Image.open(stream))
-    return np.asarray(_render_rgb(image))
+    return np.asarray(render_rgb(image))
 
 
 def make_thumbnail(stream: IO[bytes], size: int) -> bytes:
     """JPEG thumbnail whose longer side is ``size`` pixels."""
-    image = _render_rgb(ImageOps.exif_transpose(Image.open(stream)))
+    image = render_rgb(ImageOps.exif_transpose(Image.open(stream)))
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)

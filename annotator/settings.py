@@ -243,6 +243,14 @@ MAX_IMPORT_MB = env_int("MAX_IMPORT_MB", 2048, minimum=1)
 # takes several times its size in memory: refused beyond this (archive_too_large).
 MAX_IMPORT_JSON_MB = env_int("MAX_IMPORT_JSON_MB", 512, minimum=1)
 THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 256, minimum=32)
+# Videos and zips of images (an image sequence): refused at upload when the header shows
+# more frames or larger frames than these; a decode that finds more frames fails the
+# asset (too_many_frames). A zip may hold at most VIDEO_ZIP_MAX_MEMBERS entries and
+# VIDEO_ZIP_MAX_MB uncompressed in all (zip bombs).
+VIDEO_MAX_FRAMES = env_int("VIDEO_MAX_FRAMES", 20_000, minimum=1)
+VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 4096 * 2160, minimum=1)
+VIDEO_ZIP_MAX_MEMBERS = env_int("VIDEO_ZIP_MAX_MEMBERS", 25_000, minimum=1)
+VIDEO_ZIP_MAX_MB = env_int("VIDEO_ZIP_MAX_MB", 8192, minimum=1)
 
 # --- engines ---------------------------------------------------------------------------
 SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or None

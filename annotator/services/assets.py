@@ -21,11 +21,12 @@ from annotator.errors import InvalidInput, TooLarge
 from annotator.media import MediaError, inspect_image, sha256_of, sniff_kind
 from annotator.models import Asset, AssetKind, AssetStatus, EmbeddingStatus, Frame, Project
 from annotator.services.jobs import start_job
+from annotator.video import VideoInfo, VideoLimits, probe
 
 logger = logging.getLogger(__name__)
 
 # Kinds whose ingestion (decoding into frames or points) exists in this version.
-INGESTIBLE_KINDS = {AssetKind.IMAGE}
+INGESTIBLE_KINDS = {AssetKind.IMAGE, AssetKind.VIDEO}
 
 
 def _clean_name(name: str | None) -> str:
@@ -75,6 +76,8 @@ def ingest_upload(
             f"uploading {kind} assets is not supported by this server version yet",
             "unsupported_kind",
         )
+    if kind == AssetKind.VIDEO:
+        return _ingest_video(project, upload, stream, user)
     try:
         inspected = inspect_image(stream, settings.MAX_IMAGE_PIXELS)
     except MediaError as exc:
@@ -129,6 +132,59 @@ def ingest_upload(
     return asset
 
 
+def video_limits() -> VideoLimits:
+    return VideoLimits(
+        max_frames=settings.VIDEO_MAX_FRAMES,
+        max_pixels=settings.VIDEO_MAX_PIXELS,
+        zip_max_members=settings.VIDEO_ZIP_MAX_MEMBERS,
+        zip_max_bytes=settings.VIDEO_ZIP_MAX_MB * 1024 * 1024,
+    )
+
+
+def _ingest_video(
+    project: Project, upload: UploadedFile, stream: IO[bytes], user: User | None
+) -> Asset:
+    """A video file or a zip of images: only the header is read here (refused when it
+    shows the file cannot be a video within the limits); the ``ingest`` job decodes the
+    frames. No embedding job: a video's frames are embedded on demand, one at a time."""
+    try:
+        info: VideoInfo = probe(stream, video_limits())
+    except MediaError as exc:
+        raise InvalidInput(str(exc), exc.code) from None
+    checksum = sha256_of(stream)
+    name = _clean_name(upload.name)
+    asset = Asset(
+        project=project,
+        kind=AssetKind.VIDEO,
+        name=name,
+        checksum=checksum,
+        size_bytes=upload.size or 0,
+        width=info.width,
+        height=info.height,
+        num_frames=info.num_frames,
+        fps=info.fps,
+        metadata=info.metadata,
+        status=AssetStatus.PROCESSING,
+        uploaded_by=user,
+    )
+    try:
+        stream.seek(0)
+        # The upload itself, not its bytes: stored in chunks (or moved, when spooled to
+        # a temporary file), never read whole into memory.
+        asset.file.save(f"{checksum[:16]}-{storage_name(name)}", upload, save=False)
+        with transaction.atomic():
+            asset.save()
+            start_job(project=project, kind="ingest", user=user, asset=asset)
+    except Exception:
+        if asset.file.name:
+            try:
+                asset.file.storage.delete(asset.file.name)
+            except Exception:
+                logger.warning("could not remove %s after a failed upload", asset.file.name)
+        raise
+    return asset
+
+
 def queue_embedding(asset: Asset, user: User | None = None) -> None:
     """Ask the ``embed`` queue to prepare the default engine's per-image state."""
     Asset.objects.filter(pk=asset.pk).update(embedding_status=EmbeddingStatus.QUEUED)
@@ -176,6 +232,12 @@ def thumbnail_name(asset: Asset) -> str:
     return f"assets/thumbnails/{asset.pk}-{asset.checksum[:16]}.jpg"
 
 
+def frames_folder(asset_id: int) -> str:
+    """Storage folder of a video's frame images (written by the ``ingest`` job as
+    ``{index:06d}.jpg``, or ``.png`` for a zip's PNG frames)."""
+    return f"assets/frames/{asset_id}"
+
+
 @dataclass
 class StoredFiles:
     """Media files to remove once a delete commits: ``paths`` one by one, ``folders``
@@ -191,15 +253,20 @@ def files_of_assets(assets: QuerySet[Asset]) -> StoredFiles:
     deletes them, once they are locked, so a worker's later write is either seen here or
     finds the row gone (and removes its file itself)."""
     files = StoredFiles()
-    for pk, checksum, *names in assets.values_list(
-        "pk", "checksum", "file", "display_file", "thumbnail"
+    for pk, kind, checksum, *names in assets.values_list(
+        "pk", "kind", "checksum", "file", "display_file", "thumbnail"
     ):
         files.asset_ids.add(pk)
+        if kind == AssetKind.VIDEO:
+            # Also the frames an ingest job is still writing, that have no row yet.
+            files.folders.add(frames_folder(pk))
         files.paths.update(str(name) for name in names if name)
         # The thumbnail job's name, also when the row does not name it yet.
         files.paths.add(thumbnail_name(Asset(pk=pk, checksum=checksum)))
-    if files.asset_ids:
-        frames = Frame.objects.filter(asset_id__in=files.asset_ids).exclude(image="")
+    # A video's frames are all in its folder: not listed one by one (thousands of rows).
+    others = files.asset_ids - {int(f.rsplit("/", 1)[1]) for f in files.folders}
+    if others:
+        frames = Frame.objects.filter(asset_id__in=others).exclude(image="")
         files.paths.update(str(name) for name in frames.values_list("image", flat=True))
     return files
 

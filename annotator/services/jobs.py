@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from annotator import task_routes
 from annotator.celery import app
-from annotator.models import Asset, Job, JobStatus, Project
+from annotator.models import Asset, AssetStatus, Job, JobStatus, Project
 from annotator.services.dispatch import send_task_on_commit
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,14 @@ def cancel_job(job: Job) -> Job:
         )
         if was_queued and uploads_of(job):
             transaction.on_commit(partial(_remove_uploads, uploads_of(job)))
+        if was_queued and job.kind == "ingest" and job.asset_id:
+            # No worker will run it: the video it was to decode ends here, not processing.
+            Asset.objects.filter(pk=job.asset_id, status=AssetStatus.PROCESSING).update(
+                status=AssetStatus.FAILED,
+                error="the ingest job was cancelled before it ran",
+                error_code="cancelled",
+                num_frames=0,
+            )
     if changed and job.celery_id:
         try:
             app.control.revoke(job.celery_id)

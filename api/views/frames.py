@@ -11,7 +11,7 @@ from rest_framework import generics
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
-from annotator.models import Asset
+from annotator.models import Asset, AssetKind, AssetStatus
 from annotator.services.assets import display_path
 from api.permissions import READ_ONLY
 from api.views.assets import OnAsset
@@ -33,13 +33,26 @@ class FrameImageView(OnAsset, generics.GenericAPIView[Asset]):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int, index: int) -> FileResponse:
         asset = self.get_object()
-        if index >= asset.num_frames:
+        if asset.status == AssetStatus.FAILED and asset.kind == AssetKind.VIDEO:
+            raise NotFound(f"the video could not be read: {asset.error}", code="asset_failed")
+        frame = asset.frames.filter(index=index).first()
+        field = frame.image if frame is not None and frame.image else None
+        # While a video is decoded, ``num_frames`` is the header's estimate (0 when it
+        # gave none) and its frames appear in order, a batch at a time.
+        decoding = asset.kind == AssetKind.VIDEO and asset.status == AssetStatus.PROCESSING
+        unknown_length = decoding and asset.num_frames == 0
+        if index >= asset.num_frames and not (decoding and field) and not unknown_length:
             raise NotFound(
                 f"frame {index} is out of range: the asset has {asset.num_frames} frame(s)",
                 code="frame_out_of_range",
             )
-        frame = asset.frames.filter(index=index).first()
-        field = frame.image if frame is not None and frame.image else None
+        if field is None and asset.kind == AssetKind.VIDEO:
+            if not decoding:
+                raise NotFound("the frame image is not available", code="frame_missing")
+            raise NotFound(
+                f"frame {index} is not decoded yet: the video is still being processed",
+                code="frame_not_ready",
+            )
         path = field.name if field else display_path(asset)
         content_type = None
         if field is None:

@@ -315,7 +315,7 @@ class TestBadUploads:
         assert_error(response, 400, "required")
 
     def test_it_rejects_a_kind_it_cannot_ingest(self, team: dict[str, Any], upload: Any) -> None:
-        response = upload(team["owner"], team["project"].pk, kind="video")
+        response = upload(team["owner"], team["project"].pk, kind="pointcloud")
         assert_error(response, 400, "unsupported_kind")
 
     def test_it_rejects_an_unknown_kind(self, team: dict[str, Any], upload: Any) -> None:

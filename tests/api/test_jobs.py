@@ -192,3 +192,19 @@ def test_cancelling_a_finished_job_leaves_it_as_it_is(
     assert response.json()["status"] == finish
     assert Job.objects.values().get(pk=job.pk) == before
     assert revoked == []
+
+
+def test_cancelling_a_queued_ingest_fails_its_video_at_once(
+    team: dict[str, Any], client_for: Any, upload: Any
+) -> None:
+    from annotator.models import Asset
+    from tests.annotator.sample_videos import mp4
+
+    created = upload(team["owner"], team["project"].pk, mp4(4), name="clip.mp4").json()
+    job = Job.objects.get(asset_id=created["id"], kind="ingest")
+    response = client_for(team["owner"]).post(f"/api/jobs/{job.pk}/cancel/")
+    assert response.status_code == 200, response.content
+    asset = Asset.objects.get(pk=created["id"])
+    assert (asset.status, asset.error_code) == ("failed", "cancelled")
+    body = client_for(team["owner"]).get(f"/api/assets/{asset.pk}/").json()
+    assert body["status"] == "failed" and body["error"]
