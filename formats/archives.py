@@ -6,5 +6,5 @@ validates requests against, and a test pins it to the workers' registries.
 
 from __future__ import annotations
 
-EXPORT_FORMATS = ("coco", "masks", "yolo-seg", "native")
+EXPORT_FORMATS = ("coco", "masks", "yolo-seg", "native", "davis")
 IMPORT_FORMATS = ("coco", "native")

@@ -35,7 +35,7 @@ class PrefetchRequestSerializer(serializers.Serializer[None]):
 
 class TimelineTrackSerializer(serializers.Serializer[None]):
     track = serializers.IntegerField()
-    label = serializers.IntegerField()
+    label = serializers.IntegerField()  # type: ignore[assignment]
     frames = serializers.ListField(
         child=serializers.ListField(),
         help_text="One `[frame, source, review_status, score, annotation id]` per annotation "

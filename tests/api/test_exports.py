@@ -20,7 +20,7 @@ from tests.api.helpers import assert_error, assert_queued_job
 
 pytestmark = pytest.mark.django_db
 
-FORMATS = ("coco", "masks", "yolo-seg", "native")
+FORMATS = ("coco", "masks", "yolo-seg", "native", "davis")
 # The fields of an export in the API (docs/api.md).
 EXPORT_FIELDS = {"id", "job", "format", "options", "status", "size_bytes", "counts"} | {
     "download",

@@ -6,12 +6,13 @@ writer from :func:`build_writer` and, for imports, store what
 """
 
 from workers.export.archive import ArchiveError, ArchiveErrorCode, ArchiveLimits
-from workers.export.base import FORMATS, Writer, build_writer
+from workers.export.base import FORMATS, ExportError, Writer, build_writer
 from workers.export.importers import ImportBundle, validate_and_load
 from workers.export.records import (
     ExportAnnotation,
     ExportCategory,
     ExportImage,
+    ExportVideo,
     ImportAnnotation,
     ImportImage,
 )
@@ -23,7 +24,9 @@ __all__ = [
     "ArchiveLimits",
     "ExportAnnotation",
     "ExportCategory",
+    "ExportError",
     "ExportImage",
+    "ExportVideo",
     "ImportAnnotation",
     "ImportBundle",
     "ImportImage",

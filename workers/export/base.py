@@ -3,7 +3,8 @@
 Call order (enforced): ``add_image(img)``, then that image's ``add_annotation(...)``
 calls, then the next image, ..., then ``close()`` once. Annotations of an image must
 follow it directly; this grouping is what lets every writer keep at most one image's
-worth of data in memory.
+worth of data in memory. The frames of a video (images sharing an
+:class:`~workers.export.records.ExportVideo`) arrive together, in ascending frame order.
 
 A :class:`zipfile.ZipFile` accepts only one open write handle at a time, so members
 that grow over the whole export (COCO's arrays, native JSON lines) are spooled to
@@ -36,6 +37,16 @@ IMAGES_DIR = "images/"
 _ZIP64_THRESHOLD = int(zipfile.ZIP64_LIMIT / 1.05)
 # Splice buffer: big enough for throughput, small enough not to dominate peak memory.
 _COPY_CHUNK = 64 * 1024
+
+
+class ExportError(ValueError):
+    """Data that a format cannot hold (e.g. more objects than a PNG palette has
+    entries); ``message`` is meant for the user, ``code`` is stable."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(f"{message} [{code}]")
+        self.message = message
+        self.code = code
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -128,9 +139,12 @@ class Writer(ABC):
     """Base class of all format writers; subclasses implement the ``_on_*`` hooks.
 
     ``categories`` fixes the class order (YOLO/PNG class indices follow it).
+    ``every_frame``: whether the format wants every frame of a video, annotated or
+    not (DAVIS: one PNG per frame); the others get the annotated frames only.
     """
 
     format_name: ClassVar[str]
+    every_frame: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -174,7 +188,7 @@ class Writer(ABC):
         self.image_count += 1
         if image.open_image is not None and self.include_images:
             write_member(
-                self.zip_file, image_member(image.file_name), image.open_image(), compress=False
+                self.zip_file, self._image_member(image), image.open_image(), compress=False
             )
         self._on_image(image)
 
@@ -231,6 +245,10 @@ class Writer(ABC):
 
     # -- hooks --------------------------------------------------------------------------
 
+    def _image_member(self, image: ExportImage) -> str:
+        """The archive path of ``image``'s bytes when images are included."""
+        return image_member(image.file_name)
+
     def _on_image(self, image: ExportImage) -> None:  # noqa: B027 - optional hook
         """Called after ``image`` became current (and its bytes were written)."""
 
@@ -263,11 +281,13 @@ class Writer(ABC):
 def _registry() -> dict[str, type[Writer]]:
     # Imported here: the format modules import this one.
     from workers.export.coco import CocoWriter
+    from workers.export.davis import DavisWriter
     from workers.export.mask_pngs import MasksWriter
     from workers.export.native import NativeWriter
     from workers.export.yolo import YoloSegWriter
 
-    return {w.format_name: w for w in (CocoWriter, MasksWriter, YoloSegWriter, NativeWriter)}
+    writers = (CocoWriter, MasksWriter, YoloSegWriter, NativeWriter, DavisWriter)
+    return {w.format_name: w for w in writers}
 
 
 #: The export formats (the web side's list; a test pins it to the writers above).

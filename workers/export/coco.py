@@ -4,9 +4,20 @@ Layout of the JSON (keys beyond the COCO spec are marked +)::
 
     {"info": {...}, "licenses": [],
      "categories": [{"id", "name", "supercategory", "color"+}],
-     "images": [{"id", "file_name", "width", "height", "asset_id"+, "frame_index"+}],
+     "videos"+: [{"id", "name", "folder", "width", "height", "num_frames", "fps"}],
+     "images": [{"id", "file_name", "width", "height", "asset_id"+, "frame_index"+,
+                 "video_id"+, "video_name"+}],
      "annotations": [{"id", "image_id", "category_id", "segmentation": RLE with str
-                      counts, "area", "bbox": [x, y, w, h], "iscrowd": 0, "score"+}]}
+                      counts, "area", "bbox": [x, y, w, h], "iscrowd": 0, "score"+,
+                      "track_id"+, "source"+, "review_status"+, "video_id"+}]}
+
+Videos (the video extension follows TAO / COCO-VID): each annotated frame of a video
+is one COCO image whose ``file_name`` is unique per frame (``images/<asset id>_<name
+stem>/<frame:05d>.jpg``), with ``frame_index`` (0-based), ``video_id`` (the asset id,
+an entry of ``videos``) and ``video_name`` (the asset's name); frames without
+annotations are not listed. ``track_id`` is the object's identity within its video:
+``(video_id, track_id)`` names one object across frames. Still images are as before:
+``frame_index`` null, no ``video_id``; their annotations carry ``track_id`` too.
 
 ``iscrowd`` stays 0 even though the segmentation is RLE: ``pycocotools.coco.COCO``
 uses an RLE dict with string counts as is (``annToRLE``), and evaluation tools treat
@@ -46,18 +57,36 @@ class CocoWriter(Writer):
         super().__init__(zip_file, categories, include_images)
         self._images = Spool("array")
         self._annotations = Spool("array")
+        self._videos = Spool("array")
+        self._video_ids: set[int] = set()
 
     def _on_image(self, image: ExportImage) -> None:
-        self._images.add(
-            {
-                "id": image.id,
-                "file_name": image.file_name,
-                "width": image.width,
-                "height": image.height,
-                "asset_id": image.asset_id,
-                "frame_index": image.frame_index,
-            }
-        )
+        record: dict[str, Any] = {
+            "id": image.id,
+            "file_name": image.file_name,
+            "width": image.width,
+            "height": image.height,
+            "asset_id": image.asset_id,
+            "frame_index": image.frame_index,
+        }
+        video = image.video
+        if video is not None:
+            record["video_id"] = video.id
+            record["video_name"] = video.name
+            if video.id not in self._video_ids:
+                self._video_ids.add(video.id)
+                self._videos.add(
+                    {
+                        "id": video.id,
+                        "name": video.name,
+                        "folder": video.folder,
+                        "width": video.width,
+                        "height": video.height,
+                        "num_frames": video.num_frames,
+                        "fps": video.fps,
+                    }
+                )
+        self._images.add(record)
 
     def _on_annotation(self, image: ExportImage, annotation: ExportAnnotation) -> None:
         rle = {"size": annotation.rle["size"], "counts": annotation.rle["counts"]}
@@ -65,21 +94,25 @@ class CocoWriter(Writer):
         area = int(mask_utils.area(rle))
         bbox = [float(v) for v in mask_utils.toBbox(rle)]
         counts = rle["counts"]
-        self._annotations.add(
-            {
-                "id": annotation.id,
-                "image_id": annotation.image_id,
-                "category_id": annotation.category_id,
-                "segmentation": {
-                    "size": [image.height, image.width],
-                    "counts": counts.decode() if isinstance(counts, bytes) else counts,
-                },
-                "area": area,
-                "bbox": bbox,
-                "iscrowd": 0,
-                "score": annotation.score,
-            }
-        )
+        record: dict[str, Any] = {
+            "id": annotation.id,
+            "image_id": annotation.image_id,
+            "category_id": annotation.category_id,
+            "segmentation": {
+                "size": [image.height, image.width],
+                "counts": counts.decode() if isinstance(counts, bytes) else counts,
+            },
+            "area": area,
+            "bbox": bbox,
+            "iscrowd": 0,
+            "score": annotation.score,
+            "track_id": annotation.track,
+            "source": annotation.source,
+            "review_status": annotation.review_status,
+        }
+        if image.video is not None:
+            record["video_id"] = image.video.id
+        self._annotations.add(record)
 
     def _finish(self) -> None:
         now = datetime.now(UTC)
@@ -100,19 +133,20 @@ class CocoWriter(Writer):
                     for c in self.categories
                 ]
             )
-            + b',"images":['
+            + b',"videos":['
         )
-        middle = b'],"annotations":['
-        tail = b"]}"
-        size = len(head) + self._images.size + len(middle) + self._annotations.size + len(tail)
+        parts: list[Spool | bytes] = [self._videos, b'],"images":[', self._images]
+        parts += [b'],"annotations":[', self._annotations, b"]}"]
+        size = len(head) + sum(p.size if isinstance(p, Spool) else len(p) for p in parts)
         with open_member(self.zip_file, ANNOTATIONS_NAME, size) as out:
             out.write(head)
-            self._images.copy_into(out)
-            out.write(middle)
-            self._annotations.copy_into(out)
-            out.write(tail)
-        self._images.close()
-        self._annotations.close()
+            for part in parts:
+                if isinstance(part, Spool):
+                    part.copy_into(out)
+                else:
+                    out.write(part)
+        for spool in (self._videos, self._images, self._annotations):
+            spool.close()
 
     def _manifest_extra(self) -> dict[str, Any]:
         return {"files": {"annotations": ANNOTATIONS_NAME}}

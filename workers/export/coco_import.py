@@ -3,8 +3,10 @@
 Accepted segmentations: polygons (list of ``[x1, y1, x2, y2, ...]``, merged into one
 mask), uncompressed RLE (``counts`` a list of ints) and compressed RLE (``counts`` a
 string). All end up as compressed RLE with ``str`` counts; ``iscrowd`` is ignored.
-Our own extensions are honoured: category ``color``, image ``asset_id`` and
-``frame_index``, annotation ``score`` (0 to 1, as the API takes it).
+Our own extensions are honoured: category ``color``, image ``asset_id``,
+``frame_index`` and ``video_name`` (or ``video_id``, named by a ``videos`` list as in
+TAO / COCO-VID files), annotation ``score`` (0 to 1, as the API takes it) and
+``track_id`` (the object's identity across the frames of a video).
 
 Polygons are checked before pycocotools sees them (it converts coordinates to C ``int``
 after scaling them by 5, and allocates by the length of the outline): every coordinate
@@ -36,6 +38,7 @@ from workers.export.archive import (
     parse_json,
 )
 from workers.export.fields import (
+    MAX_FILE_NAME_BYTES,
     ImageResolver,
     check_color,
     check_rle_length,
@@ -45,8 +48,10 @@ from workers.export.fields import (
     invalid,
     label_name,
     opt_float,
+    opt_track,
     req_dict,
     req_int,
+    req_str,
     sort_annotations,
 )
 from workers.export.records import ExportCategory, ImportAnnotation, ImportImage
@@ -183,12 +188,37 @@ def _categories(raw: Any) -> list[ExportCategory]:
     return categories
 
 
-def _images(raw: Any, resolver: ImageResolver) -> list[ImportImage]:
+def _video_names(raw: Any) -> dict[int, str]:
+    """``{video id: name}`` of a COCO-video ``videos`` list (TAO, COCO-VID, ours)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise invalid("COCO file", "'videos' must be a list")
+    names: dict[int, str] = {}
+    for index, item in enumerate(raw):
+        what = f"video #{index}"
+        record = req_dict(item, what)
+        video_id = req_int(record, "id", what)
+        if video_id in names:
+            raise ArchiveError(f"duplicate video id {video_id}", ArchiveErrorCode.DUPLICATE_ID)
+        names[video_id] = req_str(record, "name", what, max_chars=MAX_FILE_NAME_BYTES)
+    return names
+
+
+def _images(raw: Any, resolver: ImageResolver, videos: dict[int, str]) -> list[ImportImage]:
+    """The image records; a frame that names its video only by ``video_id`` gets the
+    name from ``videos`` (an id not listed there is ignored, as before videos were
+    read)."""
     if not isinstance(raw, list):
         raise invalid("COCO file", "'images' must be a list")
     images: list[ImportImage] = []
     for index, item in enumerate(raw):
-        images.append(resolver.image(item, f"image #{index}"))
+        what = f"image #{index}"
+        if isinstance(item, dict) and item.get("video_name") is None:
+            video_id = item.get("video_id")
+            if isinstance(video_id, int) and video_id in videos:
+                item["video_name"] = videos[video_id]
+        images.append(resolver.image(item, what))
         raw[index] = None  # free the parsed entry now
     return images
 
@@ -232,6 +262,7 @@ def _annotations(
                     record["segmentation"], image.height, image.width, what, limits
                 ),
                 score=opt_float(record, "score", what, low=0, high=1),
+                track=opt_track(record, "track_id", what),
             )
         )
         raw[index] = None
@@ -260,7 +291,8 @@ def load_coco(
             raise invalid(name, f"{key!r} missing")
     resolver = ImageResolver(source, require_images, limits)
     categories = _categories(document.pop("categories"))
-    images = _images(document.pop("images"), resolver)
+    videos = _video_names(document.pop("videos", None))
+    images = _images(document.pop("images"), resolver, videos)
     warnings = resolver.check()
     annotations = _annotations(
         document.pop("annotations", []),

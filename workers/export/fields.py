@@ -80,6 +80,7 @@ class ImageResolver:
             frame_index=frame_index,
             asset_id=opt_int(record, "asset_id", what),
             open_image=self.opener(file_name),
+            video_name=opt_str(record, "video_name", what, max_chars=MAX_FILE_NAME_BYTES),
         )
 
     def opener(self, file_name: str) -> Callable[[], bytes] | None:
@@ -154,6 +155,19 @@ def req_int(record: dict[str, Any], key: str, what: str, *, positive: bool = Fal
 
 def opt_int(record: dict[str, Any], key: str, what: str) -> int | None:
     return None if record.get(key) is None else req_int(record, key, what)
+
+
+#: The largest track number (``Annotation.track``'s range, the API's limit).
+MAX_TRACK = 2**31 - 1
+
+
+def opt_track(record: dict[str, Any], key: str, what: str) -> int | None:
+    """An object's track number (``None`` when absent): an integer from 1 to
+    :data:`MAX_TRACK`."""
+    track = opt_int(record, key, what)
+    if track is not None and not 1 <= track <= MAX_TRACK:
+        raise invalid(what, f"{key!r} must be a track number from 1 to {MAX_TRACK}")
+    return track
 
 
 def check_storable(value: str, what: str) -> str:

@@ -7,8 +7,11 @@ Members (``<stem>`` is the image path under ``images/`` without extension):
 * ``masks/instances/<stem>.png`` - ``(H, W)`` instance ids ``1..N`` (0 = none); 8-bit
   ``"L"`` when ``N <= 255``, else 16-bit ``"I;16"``.
 * ``masks/instances/<stem>.json`` - ``{"image_id", "file_name", "width", "height",
-  "instances": {"<instance id>": {"annotation_id", "category_id", "class_index",
-  "visible_pixels"}}}``.
+  "asset_id", "frame_index", "instances": {"<instance id>": {"annotation_id",
+  "category_id", "class_index", "track", "visible_pixels"}}}``.
+
+Frames of a video are named ``<asset id>_<name stem>/<frame:05d>``, so every frame has
+its own PNGs; ``track`` ties an instance to the same object on other frames.
 * ``masks/classes.json`` - ``{"<class index>": {"id", "name", "color"}}``.
 * ``README.txt`` - the above, and the overlap rule.
 
@@ -46,10 +49,12 @@ masks/semantic/<image>.png   8-bit palette PNG; pixel = class index, 0 = backgro
                              Class indices, names and colours: masks/classes.json.
 masks/instances/<image>.png  Instance ids 1..N, 0 = background; 8-bit when N <= 255,
                              16-bit otherwise.
-masks/instances/<image>.json Instance id -> annotation id, category id, class index and
-                             the number of pixels that stayed visible.
+masks/instances/<image>.json Instance id -> annotation id, category id, class index,
+                             track (the object across the frames of a video) and the
+                             number of pixels that stayed visible.
 
-<image> is the image path under images/ without its extension.
+<image> is the image path under images/ without its extension; the frames of a video
+are <asset id>_<video name>/<frame number, 5 digits>.
 
 Overlapping masks: annotations are painted in ascending annotation id, so the later
 annotation (higher id) wins where masks overlap, in both PNGs. An instance hidden
@@ -90,11 +95,13 @@ class MasksWriter(Writer):
         for category in self.categories:
             palette.extend(hex_to_rgb(category.color))
         self._palette = palette + [0] * (768 - len(palette))
-        # (annotation id, category id, rle) of the current image.
-        self._pending: list[tuple[int, int, dict[str, Any]]] = []
+        # (annotation id, category id, rle, track) of the current image.
+        self._pending: list[tuple[int, int, dict[str, Any], int | None]] = []
 
     def _on_annotation(self, image: ExportImage, annotation: ExportAnnotation) -> None:
-        self._pending.append((annotation.id, annotation.category_id, annotation.rle))
+        self._pending.append(
+            (annotation.id, annotation.category_id, annotation.rle, annotation.track)
+        )
 
     def _on_image_end(self, image: ExportImage) -> None:
         pending = sorted(self._pending, key=lambda item: item[0])
@@ -103,7 +110,7 @@ class MasksWriter(Writer):
             raise ValueError(f"image {image.id} has more than {MAX_INSTANCES} instances")
         semantic = np.zeros((image.height, image.width), dtype=np.uint8)
         instances = np.zeros((image.height, image.width), dtype=np.uint16)
-        for instance_id, (_ann_id, category_id, rle) in enumerate(pending, start=1):
+        for instance_id, (_ann_id, category_id, rle, _track) in enumerate(pending, start=1):
             mask = decode_rle(rle).view(bool)
             semantic[mask] = self.category_index[category_id] + 1
             instances[mask] = instance_id
@@ -133,14 +140,17 @@ class MasksWriter(Writer):
             "file_name": image.file_name,
             "width": image.width,
             "height": image.height,
+            "asset_id": image.asset_id,
+            "frame_index": image.frame_index,
             "instances": {
                 str(instance_id): {
                     "annotation_id": ann_id,
                     "category_id": category_id,
                     "class_index": self.category_index[category_id] + 1,
+                    "track": track,
                     "visible_pixels": int(visible[instance_id]),
                 }
-                for instance_id, (ann_id, category_id, _rle) in enumerate(pending, start=1)
+                for instance_id, (ann_id, category_id, _rle, track) in enumerate(pending, start=1)
             },
         }
         write_member(

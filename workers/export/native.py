@@ -5,6 +5,10 @@ One JSON object per line so that huge projects can be read back line by line. Ev
 clicks / box / scribbles and their timestamps, provenance, review state, version), plus
 the image ``file_name``, ``asset_id``, ``frame_index`` and the label ``name`` so a line
 is readable on its own. :mod:`workers.export.native_import` reads it back.
+
+Videos: each exported frame is one ``images.jsonl`` line (``frame_index`` 0-based,
+``video_name`` the asset's name, ``file_name`` unique per frame); each annotation keeps
+its ``track`` (object identity within the asset) and its frame's ``frame_index``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def image_record(image: ExportImage) -> dict[str, Any]:
         "width": image.width,
         "height": image.height,
         "frame_index": image.frame_index,
+        "video_name": image.video.name if image.video is not None else None,
     }
 
 
@@ -61,6 +66,7 @@ class NativeWriter(Writer):
                 "file_name": image.file_name,
                 "asset_id": image.asset_id,
                 "frame_index": image.frame_index,
+                "track": annotation.track,
                 "category_id": annotation.category_id,
                 "label": self._names[annotation.category_id],
                 "rle": {

@@ -33,6 +33,7 @@ from workers.export.fields import (
     opt_float,
     opt_int,
     opt_str,
+    opt_track,
     preview,
     req_dict,
     req_int,
@@ -174,6 +175,7 @@ def _annotation(
         version=opt_int(record, "version", what),
         created=opt_str(record, "created", what),
         interaction=check_interaction(record.get("interaction"), what),
+        track=opt_track(record, "track", what),
     )
 
 

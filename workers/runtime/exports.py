@@ -1,6 +1,7 @@
 """The ``export`` job: a project's annotations streamed into a writer of
-``workers.export`` (one asset's rows in memory at a time), zipped to a local file named
-after the job, then stored in media storage."""
+``workers.export`` (one still image's rows, or one chunk of a video's frames, in memory
+at a time), zipped to a local file named after the job, then stored in media storage.
+Frame images of videos are read from their ``Frame.image`` files."""
 
 from __future__ import annotations
 
@@ -8,24 +9,60 @@ import logging
 import os
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from annotator import task_routes
-from annotator.models import Annotation, Asset, AssetKind, Export, Interaction, Project
+from annotator.models import (
+    Annotation,
+    Asset,
+    AssetKind,
+    AssetStatus,
+    Export,
+    Frame,
+    Interaction,
+    Project,
+)
 from annotator.services.assets import display_path
 from annotator.services.exports import delete_expired_exports
-from workers.export import ExportAnnotation, ExportCategory, ExportImage, build_writer
-from workers.runtime.lifecycle import JobRun, job_task
+from workers.export import (
+    ExportAnnotation,
+    ExportCategory,
+    ExportError,
+    ExportImage,
+    ExportVideo,
+    Writer,
+    build_writer,
+)
+from workers.runtime.lifecycle import JobFailed, JobRun, job_task
 
 logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+#: Frames of a video read from the database at a time (their rows and annotations): the
+#: memory of an export stays flat in the video's length.
+FRAME_CHUNK = 256
+
+_ANNOTATION_FIELDS = (
+    "id",
+    "frame",
+    "track",
+    "label_id",
+    "mask",
+    "source",
+    "score",
+    "review_status",
+    "author__username",
+    "version",
+    "created",
+)
 
 
 def _reader(path: str) -> Callable[[], bytes]:
@@ -36,13 +73,24 @@ def _reader(path: str) -> Callable[[], bytes]:
     return read
 
 
-def _image_name(asset: Asset, frame: int | None) -> str:
-    stem, ext = os.path.splitext(asset.name)
-    safe = _UNSAFE.sub("_", stem)[:80] or "image"
-    ext = os.path.splitext(display_path(asset))[1].lower() or ext.lower() or ".png"
-    if frame is None:
-        return f"images/{asset.pk}_{safe}{ext}"
-    return f"images/{asset.pk}_{safe}_f{frame:05d}{ext}"
+def archive_stem(name: str) -> str:
+    """The archive-safe stem of an asset's name (``"my clip.mp4"`` -> ``"my_clip"``):
+    with the asset id in front, what its files are named after in an export."""
+    return _UNSAFE.sub("_", os.path.splitext(name)[0])[:80] or "image"
+
+
+def _image_name(asset: Asset) -> str:
+    """A still image's archive name, ``images/<asset id>_<stem><ext>``."""
+    ext = os.path.splitext(display_path(asset))[1].lower()
+    ext = ext or os.path.splitext(asset.name)[1].lower() or ".png"
+    return f"images/{asset.pk}_{archive_stem(asset.name)}{ext}"
+
+
+def _frame_name(video: ExportVideo, index: int, image_path: str) -> str:
+    """A frame's archive name, ``images/<asset id>_<stem>/<frame:05d><ext>``: one folder
+    per video, so frames never collide and derived files (masks, labels) follow."""
+    ext = os.path.splitext(image_path)[1].lower() or ".jpg"
+    return f"images/{video.folder}/{index:05d}{ext}"
 
 
 def _interactions(annotation_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -72,6 +120,142 @@ def _in_chunks(queryset: QuerySet[Asset], size: int) -> Iterator[Asset]:
         yield from queryset.model.objects.filter(pk__in=ids[start : start + size]).order_by("pk")
 
 
+def _annotation_record(row: dict[str, Any], image_id: int, prompts: Any) -> ExportAnnotation:
+    return ExportAnnotation(
+        id=row["id"],
+        image_id=image_id,
+        category_id=row["label_id"],
+        rle=row["mask"] or {},
+        source=row["source"],
+        score=row["score"],
+        review_status=row["review_status"],
+        author=row["author__username"],
+        version=row["version"],
+        created=row["created"].isoformat(),
+        interaction=prompts,
+        track=row["track"],
+    )
+
+
+class _ProjectExport:
+    """One run of :func:`write_project_export`: feeds the writer asset by asset, a video
+    a chunk of frames at a time, and counts what went in."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        annotations: QuerySet[Annotation],
+        include_images: bool,
+        progress: Callable[[float, str], None],
+    ) -> None:
+        self.writer = writer
+        self.annotations = annotations
+        self.include_images = include_images
+        self.progress = progress
+        self.total = max(1, annotations.count())
+        self.image_id = 0
+        self.images = 0
+        self.done = 0
+
+    def _rows(self, asset: Asset, first: int, last: int) -> dict[int, list[dict[str, Any]]]:
+        """The annotation rows of frames ``first..last`` of ``asset``, by frame."""
+        # Plain rows, not model instances: nothing per annotation outlives its chunk
+        # (prefetch caches on instances form reference cycles that only the cyclic
+        # garbage collector frees, which let memory creep up with the project).
+        rows = (
+            self.annotations.filter(asset=asset, frame__gte=first, frame__lte=last)
+            .order_by("frame", "id")
+            .values(*_ANNOTATION_FIELDS)
+        )
+        by_frame: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_frame.setdefault(row["frame"], []).append(dict(row))
+        return by_frame
+
+    def _add(self, image: ExportImage, rows: list[dict[str, Any]], prompts: dict[int, Any]) -> None:
+        self.writer.add_image(image)
+        self.images += 1
+        for row in rows:
+            self.writer.add_annotation(_annotation_record(row, image.id, prompts.get(row["id"])))
+            self.done += 1
+            if self.done % 200 == 0:
+                self.progress(
+                    0.95 * self.done / self.total, f"{self.done}/{self.total} annotations"
+                )
+
+    def add_still(self, asset: Asset) -> None:
+        """A single image: exported even without annotations (a negative for training)."""
+        self.image_id += 1
+        image = ExportImage(
+            id=self.image_id,
+            asset_id=asset.pk,
+            file_name=_image_name(asset),
+            width=int(asset.width or 0),
+            height=int(asset.height or 0),
+            open_image=_reader(display_path(asset)),
+        )
+        rows = self._rows(asset, 0, 0).get(0, [])
+        self._add(image, rows, _interactions([row["id"] for row in rows]))
+
+    def add_video(self, asset: Asset, every_frame: bool) -> None:
+        """The frames of a video: every frame for formats that want them, else the
+        annotated ones; each with its own size and stored image."""
+        video = ExportVideo(
+            id=asset.pk,
+            name=asset.name,
+            folder=f"{asset.pk}_{archive_stem(asset.name)}",
+            num_frames=asset.num_frames,
+            width=int(asset.width or 0),
+            height=int(asset.height or 0),
+            fps=asset.fps,
+        )
+        if every_frame:
+            numbers: Sequence[int] = range(asset.num_frames)
+        else:
+            numbers = list(
+                self.annotations.filter(asset=asset)
+                .order_by("frame")
+                .values_list("frame", flat=True)
+                .distinct()
+            )
+        for start in range(0, len(numbers), FRAME_CHUNK):
+            chunk = numbers[start : start + FRAME_CHUNK]
+            by_frame = self._rows(asset, chunk[0], chunk[-1])
+            prompts = _interactions([row["id"] for rows in by_frame.values() for row in rows])
+            frames: dict[int, dict[str, Any]] = {
+                row["index"]: dict(row)
+                for row in Frame.objects.filter(
+                    asset=asset, index__gte=chunk[0], index__lte=chunk[-1]
+                ).values("index", "width", "height", "image")
+            }
+            for index in chunk:
+                frame = frames.get(index, {})
+                path = str(frame.get("image") or "")
+                if self.include_images and not path:
+                    raise JobFailed(
+                        f"frame_missing: frame {index} of video {asset.name!r} (asset "
+                        f"{asset.pk}) has no stored image; export it without images, or "
+                        "wait until the video is processed"
+                    )
+                self.image_id += 1
+                image = ExportImage(
+                    id=self.image_id,
+                    asset_id=asset.pk,
+                    file_name=_frame_name(video, index, path),
+                    width=int(frame.get("width") or video.width),
+                    height=int(frame.get("height") or video.height),
+                    frame_index=index,
+                    open_image=_reader(path) if path else None,
+                    video=video,
+                )
+                self._add(image, by_frame.get(index, []), prompts)
+            if every_frame:
+                self.progress(
+                    0.95 * self.done / self.total,
+                    f"{asset.name}: frame {chunk[-1] + 1}/{asset.num_frames}",
+                )
+
+
 def write_project_export(
     project: Project,
     zip_file: zipfile.ZipFile,
@@ -79,7 +263,14 @@ def write_project_export(
     options: dict[str, Any],
     progress: Callable[[float, str], None],
 ) -> dict[str, int]:
-    """Stream the project's (filtered) annotations into ``zip_file``; returns counts."""
+    """Stream the project's (filtered) annotations into ``zip_file``; returns counts.
+
+    Still images are exported whole (even without annotations). A video (a video
+    asset, or any asset of more than one frame) is exported frame by frame: its
+    annotated frames, or every frame for formats that want them (DAVIS); videos not yet
+    ``ready`` are left out (their frames are not all stored) and counted under
+    ``skipped_videos``.
+    """
     labels = project.labels.all().order_by("id")
     if options.get("labels"):
         labels = labels.filter(pk__in=options["labels"])
@@ -88,78 +279,31 @@ def write_project_export(
     assets = project.assets.filter(kind__in=[AssetKind.IMAGE, AssetKind.VIDEO, AssetKind.EVENTS])
     if options.get("assets"):
         assets = assets.filter(pk__in=options["assets"])
+    videos = Q(kind=AssetKind.VIDEO) | Q(num_frames__gt=1)
+    skipped = assets.filter(videos).exclude(status=AssetStatus.READY)
+    skipped_videos = skipped.count()
+    assets = assets.exclude(pk__in=skipped.values("pk"))
     annotations = Annotation.objects.filter(
         asset__in=assets, label_id__in=label_ids, mask__isnull=False
     )
     if options.get("review_status"):
         annotations = annotations.filter(review_status__in=options["review_status"])
-    total = max(1, annotations.count())
-    writer = build_writer(fmt, zip_file, categories, bool(options.get("include_images")))
-    image_id = 0
-    done = 0
-    images = 0
-    for asset in _in_chunks(assets.order_by("id"), 200):
-        # Plain rows, not model instances: nothing per annotation outlives its asset
-        # (prefetch caches on instances form reference cycles that only the cyclic
-        # garbage collector frees, which let memory creep up with the project).
-        rows = (
-            annotations.filter(asset=asset)
-            .order_by("frame", "id")
-            .values(
-                "id",
-                "frame",
-                "label_id",
-                "mask",
-                "source",
-                "score",
-                "review_status",
-                "author__username",
-                "version",
-                "created",
-            )
-        )
-        by_frame: dict[int, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_frame.setdefault(row["frame"], []).append(dict(row))
-        prompts = _interactions([row["id"] for group in by_frame.values() for row in group])
-        # Still images are exported even without annotations (negatives for training);
-        # frames of videos only where someone annotated them.
-        frames = sorted(by_frame) if asset.num_frames > 1 else [0]
-        for frame in frames:
-            image_id += 1
-            images += 1
-            writer.add_image(
-                ExportImage(
-                    id=image_id,
-                    asset_id=asset.pk,
-                    file_name=_image_name(asset, frame if asset.num_frames > 1 else None),
-                    width=int(asset.width or 0),
-                    height=int(asset.height or 0),
-                    frame_index=frame if asset.num_frames > 1 else None,
-                    open_image=_reader(display_path(asset)),
-                )
-            )
-            for annotation_row in by_frame.get(frame, []):
-                writer.add_annotation(
-                    ExportAnnotation(
-                        id=annotation_row["id"],
-                        image_id=image_id,
-                        category_id=annotation_row["label_id"],
-                        rle=annotation_row["mask"] or {},
-                        source=annotation_row["source"],
-                        score=annotation_row["score"],
-                        review_status=annotation_row["review_status"],
-                        author=annotation_row["author__username"],
-                        version=annotation_row["version"],
-                        created=annotation_row["created"].isoformat(),
-                        interaction=prompts.get(annotation_row["id"]),
-                    )
-                )
-                done += 1
-                if done % 200 == 0:
-                    progress(0.95 * done / total, f"{done}/{total} annotations")
-    writer.close()
-    return {"images": images, "annotations": done, "categories": len(categories)}
+    include_images = bool(options.get("include_images"))
+    writer = build_writer(fmt, zip_file, categories, include_images)
+    run = _ProjectExport(writer, annotations, include_images, progress)
+    try:
+        for asset in _in_chunks(assets.order_by("id"), 200):
+            if asset.kind == AssetKind.VIDEO or asset.num_frames > 1:
+                run.add_video(asset, writer.every_frame)
+            else:
+                run.add_still(asset)
+        writer.close()
+    except ExportError as exc:
+        raise JobFailed(f"{exc.code}: {exc.message}") from None
+    counts = {"images": run.images, "annotations": run.done, "categories": len(categories)}
+    if skipped_videos:
+        counts["skipped_videos"] = skipped_videos
+    return counts
 
 
 def _scratch_zip(run: JobRun) -> Path:

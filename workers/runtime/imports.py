@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import posixpath
 import re
 import tempfile
 from typing import Any
@@ -45,8 +46,10 @@ from django.utils import timezone
 from annotator import task_routes
 from annotator.errors import DomainError
 from annotator.models import (
+    Annotation,
     AnnotationSource,
     Asset,
+    AssetKind,
     Frame,
     Job,
     LabelClass,
@@ -54,7 +57,7 @@ from annotator.models import (
     Project,
     ReviewStatus,
 )
-from annotator.services.annotations import create_annotation
+from annotator.services.annotations import claim_track, create_annotation, frame_size
 from annotator.services.assets import ingest_upload
 from annotator.services.jobs import uploads_of
 from annotator.services.projects import COLOR_RE, add_label
@@ -64,8 +67,10 @@ from workers.export import (
     ArchiveLimits,
     ExportCategory,
     ImportBundle,
+    ImportImage,
     validate_and_load,
 )
+from workers.runtime.exports import archive_stem
 from workers.runtime.lifecycle import (
     DB_CONNECTION_ERRORS,
     JobFailed,
@@ -264,6 +269,123 @@ def clean_up_given_up_import(job: Job) -> None:
         _delete(path)
 
 
+# --- matching the archive's images to assets -----------------------------------------------
+
+
+def _is_frame(image: ImportImage) -> bool:
+    """Whether the record is a frame of a video (not a still image)."""
+    return image.video_name is not None or bool(image.frame_index)
+
+
+class AssetMatcher:
+    """Finds the project's asset of an archive's image record: a still image by its file
+    name (our exports prefix the asset id: ``"12_name.png"``, older ones name a frame
+    ``"12_name_f00005.png"``), a frame by its ``video_name``, else by its folder
+    (``"images/12_clip/00005.jpg"``: a video named ``clip.*``)."""
+
+    def __init__(self, project: Project) -> None:
+        self.by_name: dict[str, Asset] = {}
+        self.videos_by_stem: dict[str, Asset] = {}
+        fields = ("id", "kind", "name", "width", "height", "num_frames", "project_id")
+        for asset in project.assets.all().only(*fields).order_by("id"):
+            self.add(asset)
+
+    def add(self, asset: Asset) -> None:
+        self.by_name.setdefault(asset.name, asset)
+        if asset.kind == AssetKind.VIDEO or asset.num_frames > 1:
+            self.videos_by_stem.setdefault(archive_stem(asset.name), asset)
+
+    def find(self, image: ImportImage) -> Asset | None:
+        if image.video_name is not None:
+            return self.by_name.get(image.video_name)
+        base = posixpath.basename(image.file_name)
+        # Our own exports prefix the asset id ("12_name.png"); match either way.
+        stripped = re.sub(r"^\d+_", "", base)
+        stripped = re.sub(r"_f\d{5}(\.\w+)$", r"\1", stripped)
+        found = self.by_name.get(base) or self.by_name.get(stripped)
+        if found is None and image.frame_index is not None:
+            folder = posixpath.basename(posixpath.dirname(image.file_name))
+            found = self.videos_by_stem.get(re.sub(r"^\d+_", "", folder))
+        return found
+
+
+def _new_asset(
+    project: Project, image: ImportImage, user: User | None, journal: IngestJournal
+) -> Asset:
+    """A still image of the archive that no asset matched, uploaded as a new asset; a
+    frame of a video cannot be (the video must be uploaded first)."""
+    if _is_frame(image):
+        video = image.video_name or posixpath.dirname(image.file_name) or image.file_name
+        raise ImportFailed(
+            f"frame {image.frame_index} of video {video!r} ({image.file_name!r}): the video "
+            "is not an asset of this project (matched by name); upload the video first, "
+            "then import its annotations",
+            "missing_video",
+        )
+    base = posixpath.basename(image.file_name)
+    if image.open_image is None:
+        raise ImportFailed(
+            f"image {image.file_name!r} is neither in the archive nor an asset "
+            "of this project (matched by file name)",
+            "missing_image",
+        )
+    stripped = re.sub(r"_f\d{5}(\.\w+)$", r"\1", re.sub(r"^\d+_", "", base))
+    try:
+        data = image.open_image()
+        journal.intend(data)
+        found = ingest_upload(project, SimpleUploadedFile(stripped or base, data), user)
+    except ArchiveError as exc:
+        raise ImportFailed(exc.message, exc.code) from None
+    except DomainError as exc:
+        raise ImportFailed(f"image {image.file_name!r}: {exc}", exc.code) from None
+    journal.record(found)
+    return found
+
+
+def check_frame(asset: Asset, image: ImportImage) -> None:
+    """The record's frame exists on ``asset`` and has the record's size."""
+    frame = image.frame_index or 0
+    if frame >= asset.num_frames:
+        raise ImportFailed(
+            f"image {image.file_name!r}: frame {frame} is out of range (the asset has "
+            f"{asset.num_frames} frame(s))",
+            "frame_out_of_range",
+        )
+    height, width = frame_size(asset, frame)
+    if (width, height) != (image.width, image.height):
+        raise ImportFailed(
+            f"image {image.file_name!r} is {image.width}x{image.height} in the "
+            f"archive but the asset's frame {frame} is {width}x{height}",
+            "rle_size_mismatch",
+        )
+
+
+class TrackMap:
+    """The track each imported object gets on its asset: the archive's own number when
+    the asset has no object of that number yet, else a new one; the same source track of
+    the same asset always maps to the same track (identity kept across frames, never
+    merged with an object that was there before the import). An annotation without a
+    track gets a new object (``None``)."""
+
+    def __init__(self) -> None:
+        self._mapped: dict[tuple[int, int], int] = {}
+        self._used: dict[int, set[int]] = {}
+
+    def target(self, asset: Asset, source: int | None) -> int | None:
+        if source is None:
+            return None
+        key = (asset.pk, source)
+        if key not in self._mapped:
+            used = self._used.get(asset.pk)
+            if used is None:
+                rows = Annotation.objects.filter(asset_id=asset.pk).values_list("track", flat=True)
+                used = self._used[asset.pk] = set(rows.distinct())
+            track = source if source not in used else claim_track(asset)
+            used.add(track)
+            self._mapped[key] = track
+        return self._mapped[key]
+
+
 # --- storing ---------------------------------------------------------------------------
 
 
@@ -285,58 +407,24 @@ def store_import_bundle(
         with transaction.atomic():
             labels: dict[str, LabelClass] = {}
             categories = {c.id: c for c in bundle.categories}
-            by_name: dict[str, Asset] = {}
-            for asset in project.assets.all().only(
-                "id", "name", "width", "height", "num_frames", "project_id"
-            ):
-                by_name.setdefault(asset.name, asset)
+            matcher = AssetMatcher(project)
+            tracks = TrackMap()
             image_assets: dict[int, Asset] = {}
             for n, image in enumerate(bundle.images):
-                base = os.path.basename(image.file_name)
-                # Our own exports prefix the asset id ("12_name.png"); match either way.
-                stripped = re.sub(r"^\d+_", "", base)
-                stripped = re.sub(r"_f\d{5}(\.\w+)$", r"\1", stripped)
-                found = by_name.get(base) or by_name.get(stripped)
+                found = matcher.find(image)
                 if found is None:
-                    if image.open_image is None:
-                        raise ImportFailed(
-                            f"image {image.file_name!r} is neither in the archive nor an asset "
-                            "of this project (matched by file name)",
-                            "missing_image",
-                        )
-                    try:
-                        data = image.open_image()
-                        journal.intend(data)
-                        upload = SimpleUploadedFile(stripped or base, data)
-                        found = ingest_upload(project, upload, user)
-                    except ArchiveError as exc:
-                        raise ImportFailed(exc.message, exc.code) from None
-                    except DomainError as exc:
-                        raise ImportFailed(f"image {image.file_name!r}: {exc}", exc.code) from None
-                    journal.record(found)
+                    found = _new_asset(project, image, user, journal)
                     new_assets += 1
-                    by_name[found.name] = found
-                asset = found
-                if (asset.width, asset.height) != (image.width, image.height):
-                    raise ImportFailed(
-                        f"image {image.file_name!r} is {image.width}x{image.height} in the "
-                        f"archive but the asset is {asset.width}x{asset.height}",
-                        "rle_size_mismatch",
-                    )
-                frame = image.frame_index or 0
-                if frame >= asset.num_frames:
-                    raise ImportFailed(
-                        f"image {image.file_name!r}: frame {frame} is out of range",
-                        "frame_out_of_range",
-                    )
-                image_assets[image.id] = asset
+                    matcher.add(found)
+                check_frame(found, image)
+                image_assets[image.id] = found
                 if n % 50 == 0:
                     run.progress(0.2 + 0.3 * n / max(1, len(bundle.images)), "matching images")
             count = 0
             frames = {image.id: image.frame_index or 0 for image in bundle.images}
+            native = bundle.format == "native"
             for ann in bundle.annotations:
                 asset = image_assets[ann.image_id]
-                native = bundle.format == "native"
                 interaction = None
                 if ann.interaction:
                     prompts = {k: v for k, v in ann.interaction.items() if k != "engine"}
@@ -360,6 +448,7 @@ def store_import_bundle(
                             else ReviewStatus.PENDING
                         ),
                         interaction=interaction,
+                        track=tracks.target(asset, ann.track),
                     )
                 except DomainError as exc:
                     raise ImportFailed(f"annotation {ann.id}: {exc}", exc.code) from None
