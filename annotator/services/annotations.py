@@ -171,7 +171,8 @@ def update_annotation(
 
     A new mask on a propagated annotation, with no ``source`` given, makes it a manual
     one: a person's correction, which propagation then treats as a keyframe and never
-    overwrites.
+    overwrites; on one flagged ``needs_review``, with no ``review_status`` given, it
+    makes it ``pending`` again.
 
     The conditional UPDATE is the lock: two writers with the same version cannot both
     win, on SQLite or PostgreSQL alike."""
@@ -186,6 +187,9 @@ def update_annotation(
         fields.update(mask=rle, area=stats.area, bbox=stats.bbox)
         if "source" not in changes and annotation.source == AnnotationSource.PROPAGATED:
             fields["source"] = AnnotationSource.MANUAL
+        if "review_status" not in changes and annotation.review_status == ReviewStatus.NEEDS_REVIEW:
+            # The flag asked a person to look; a new mask is their answer.
+            fields["review_status"] = ReviewStatus.PENDING
     if "track" in changes:
         fields["track"] = claim_track(annotation.asset, changes["track"])
     for name in ("score", "source"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -70,6 +71,7 @@ def start_propagation(
     direction: str = "forward",
     end_frame: int | None = None,
     threshold: float | None = None,
+    engine: str = "auto",
 ) -> Job:
     """Start a ``propagate`` job from ``annotation`` (its frame, mask, track and label).
 
@@ -103,6 +105,10 @@ def start_propagation(
                 f"end_frame {end_frame} is not {direction} of frame {annotation.frame}",
                 "invalid_end_frame",
             )
+    if engine == "sam" and not settings.SAM_CHECKPOINT:
+        raise InvalidInput(
+            "SAM is not configured on this server (set SAM_CHECKPOINT)", "engine_unavailable"
+        )
     if threshold is None:
         threshold = DEFAULT_REVIEW_THRESHOLD
     if not 0.0 <= threshold <= 1.0:
@@ -117,6 +123,7 @@ def start_propagation(
         "direction": direction,
         "end_frame": end_frame,
         "threshold": threshold,
+        "engine": engine,
     }
     with transaction.atomic():
         return start_job(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from annotator.services.propagation import DIRECTIONS
+from formats.prompts import ENGINES
 
 
 class PropagateRequestSerializer(serializers.Serializer[None]):
@@ -23,6 +24,12 @@ class PropagateRequestSerializer(serializers.Serializer[None]):
         required=False,
         allow_null=True,
         help_text="Frames whose confidence is below this are stored `needs_review`.",
+    )
+    engine = serializers.ChoiceField(
+        choices=ENGINES,
+        default="auto",
+        help_text="What re-segments each frame: `auto` (SAM when configured, else the "
+        "weight-free default), `sam`, or `classical` (weight-free).",
     )
 
 

@@ -50,5 +50,6 @@ class PropagateView(OnAsset, generics.GenericAPIView[Asset]):
             direction=data["direction"],
             end_frame=data.get("end_frame"),
             threshold=data.get("threshold"),
+            engine=data["engine"],
         )
         return Response({"job": job.pk}, status=status.HTTP_202_ACCEPTED)

@@ -44,6 +44,7 @@ export class Renderer {
   private baked: CanvasImageSource[] = [];
   private bakedKey = "";
   private bakeScheduled = false;
+  private imageRevision = 0;
 
   constructor(readonly canvas: HTMLCanvasElement) {
     const ctx = canvas.getContext("2d", { alpha: false });
@@ -69,7 +70,10 @@ export class Renderer {
     this.imageHeight = height;
     const levels = buildPyramid(source, width, height).map(freeze);
     const base = typeof OffscreenCanvas !== "undefined" && source instanceof OffscreenCanvas ? freeze(source) : source;
+    // The levels made here (not the caller's source): a video shows many frames in turn.
+    for (const old of this.imageLevels.slice(1)) if (old instanceof ImageBitmap) old.close();
     this.imageLevels = [base, ...levels];
+    this.imageRevision += 1; // a new frame of a video: the baked composite is stale
     this.invalidate();
   }
 
@@ -139,7 +143,7 @@ export class Renderer {
   }
 
   private bakeKey(): string {
-    return `${this.layer?.revision ?? -1}:${this.opacity}:${this.imageLevels.length}`;
+    return `${this.layer?.revision ?? -1}:${this.opacity}:${this.imageRevision}`;
   }
 
   private scheduleBake(): void {

@@ -43,7 +43,12 @@ export interface Asset {
   width: number;
   height: number;
   num_frames: number;
+  /** Frames per second (videos); null when unknown or for images. */
+  fps?: number | null;
   status: string;
+  /** Why ingestion failed (status "failed"). */
+  error?: string;
+  error_code?: string;
   embedding_status: string;
   thumbnail: string | null;
   image: string;
@@ -59,6 +64,7 @@ export interface Job {
   progress: number;
   message: string;
   error: string;
+  result?: Record<string, unknown> | null;
 }
 
 export interface Page<T> {
@@ -91,6 +97,8 @@ export interface Annotation {
   id: number;
   asset: number;
   frame: number;
+  /** The object across frames (the same number on every frame of a video). */
+  track: number;
   label: number;
   mask: Rle;
   area: number;

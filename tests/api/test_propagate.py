@@ -8,6 +8,7 @@ import pytest
 
 from annotator.models import Annotation, Asset, Job
 from annotator.services.annotations import create_annotation
+from annotator.services.propagation import DEFAULT_REVIEW_THRESHOLD
 from tests.annotator.sample_images import rle_of
 from tests.api.helpers import assert_error
 from tests.api.videos import disc_frames, make_video
@@ -49,7 +50,8 @@ def test_a_propagation_starts_a_job_with_its_plan(
         "frame": 2,
         "direction": "both",
         "end_frame": None,
-        "threshold": 0.5,
+        "threshold": DEFAULT_REVIEW_THRESHOLD,
+        "engine": "auto",
     }
 
 
@@ -73,6 +75,8 @@ def test_a_newer_propagation_of_the_track_supersedes_the_queued_one(
         ({"direction": "both", "end_frame": 5}, "invalid_end_frame"),
         ({"threshold": 1.5}, "max_value"),
         ({"end_frame": -1}, "min_value"),
+        ({"engine": "magic"}, "invalid_choice"),
+        ({"engine": "sam"}, "engine_unavailable"),
     ],
 )
 def test_bad_requests_are_refused_and_start_nothing(

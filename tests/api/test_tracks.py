@@ -115,6 +115,7 @@ def test_a_new_mask_on_a_propagated_annotation_makes_it_a_manual_keyframe(
     )
     assert response.status_code == 200, response.content
     assert response.json()["source"] == "manual"
+    assert response.json()["review_status"] == "pending"  # the flag is answered
     # Naming the source keeps it as the client says; a review alone changes no source.
     other = create_annotation(
         asset=video,

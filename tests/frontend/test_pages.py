@@ -90,3 +90,24 @@ def test_script_driven_forms_start_disabled(
         body = html.split(f'id="{form}"', 1)[1].split("</form>", 1)[0]
         button = body.split('type="submit"', 1)[1].split(">", 1)[0]
         assert "disabled" in button, form
+
+
+def test_the_workspace_shell_has_every_element_its_modules_look_up(
+    team: dict[str, Any],
+) -> None:
+    """``$("#id")`` throws for a missing element: each id the workspace modules (the
+    video timeline's included) look up is in the page the server renders."""
+    import re
+
+    client = Client()
+    client.force_login(team["annotator"])
+    html = client.get(f"/projects/{team['project'].pk}/assets/42/").content.decode()
+    sources = ROOT / "frontend" / "src" / "workspace"
+    wanted = {
+        match
+        for path in sources.glob("*.ts")
+        for match in re.findall(r'\$\("#([\w-]+)"\)', path.read_text())
+    }
+    assert {"timeline", "tl-canvas", "tl-progress", "tl-cancel", "canvas"} <= wanted
+    missing = sorted(name for name in wanted if f'id="{name}"' not in html)
+    assert missing == []

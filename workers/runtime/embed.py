@@ -32,9 +32,9 @@ def _mark_ready(asset_ids: list[int], model_id: str) -> None:
 def embed_asset(run: JobRun) -> None:
     """Prepare the default engine's state for every frame of an asset, or for the
     frames the job's params list (``frames``: a video's frame being viewed first, then
-    its neighbours). Idempotent: states already stored are not recomputed. With an engine that embeds in batches
-    (SAM), queued embed jobs of other single-frame assets are claimed and embedded in
-    the same pass (``EMBED_BATCH_SIZE``)."""
+    its neighbours). Idempotent: states already stored are not recomputed. With an
+    engine that embeds in batches (SAM), queued embed jobs of other single-frame assets
+    are claimed and embedded in the same pass (``EMBED_BATCH_SIZE``)."""
     asset = Asset.objects.filter(pk=run.job.asset_id or 0).first()
     if asset is None:
         return  # deleted meanwhile (its job normally goes with it)

@@ -34,7 +34,12 @@ from formats.rle import decode_mask, encode_mask
 from workers.engines.base import Prediction, Prompts
 from workers.engines.embedding_cache import embedding_key
 from workers.propagation import FrameResult, Segmenter, blend, propagate
-from workers.runtime.engine_pool import get_cache, get_engine, resolve_engine_name
+from workers.runtime.engine_pool import (
+    EngineNotConfigured,
+    get_cache,
+    get_engine,
+    resolve_engine_name,
+)
 from workers.runtime.lifecycle import JobFailed, JobRun, job_task
 
 #: Frames stored per transaction (the timeline shows them as they come).
@@ -101,11 +106,15 @@ class _Frames:
             yield index, self.read(index)
 
 
-def _sam_segmenter(asset: Asset) -> Segmenter | None:
-    """With SAM configured, each frame is re-segmented by SAM (its embedding of that
-    frame, cached like a click's) from the carried prompts; otherwise ``None``: the
-    package's weight-free default."""
-    name = resolve_engine_name("auto")
+def _sam_segmenter(asset: Asset, engine_name: str) -> Segmenter | None:
+    """With SAM asked for (``auto`` and SAM configured, or ``sam``), each frame is
+    re-segmented by SAM (its embedding of that frame, cached like a click's) from the
+    carried prompts and the previous frame's logits; otherwise ``None``: the package's
+    weight-free default."""
+    try:
+        name = resolve_engine_name(engine_name)
+    except EngineNotConfigured as exc:
+        raise JobFailed(f"engine_unavailable: {exc}") from None
     if name != "sam":
         return None
     engine = get_engine(name)
@@ -154,7 +163,7 @@ def propagate_track(run: JobRun) -> None:
         source.frame, params["direction"], params.get("end_frame"), asset.num_frames, keys
     )
     frames = _Frames(asset)
-    segmenter = _sam_segmenter(asset)
+    segmenter = _sam_segmenter(asset, params.get("engine", "auto"))
     total = sum(
         len(s.frames) + (min(len(s.frames), BLEND_SPAN) if s.closing is not None else 0)
         for s in segments

@@ -94,8 +94,8 @@ export function wireMemberForm(projectId: number, canManage: boolean, me: string
   });
 }
 
-/** Renders queued/running jobs; returns how many there are. */
-export async function renderJobs(projectId: number, assetNames: Map<number, string>): Promise<number> {
+/** Renders queued/running jobs; returns them. */
+export async function renderJobs(projectId: number, assetNames: Map<number, string>): Promise<Job[]> {
   const root = $("#jobs");
   const page = await api.get<{ results: Job[] }>(`/api/projects/${projectId}/jobs/?status=queued,running&page_size=50`);
   root.replaceChildren();
@@ -121,5 +121,5 @@ export async function renderJobs(projectId: number, assetNames: Map<number, stri
       ),
     );
   }
-  return page.results.length;
+  return page.results;
 }

@@ -1,7 +1,7 @@
 /** Project page: asset grid with status, drag-and-drop upload with progress, side panels. */
 
 import { api, describeError, listAll, upload } from "../api.js";
-import type { Asset, Project } from "../types.js";
+import type { Asset, Job, Project } from "../types.js";
 import { $, el, formatBytes, toast } from "../ui.js";
 import { renderExports, wireExportForm } from "./project-exports.js";
 import { renderJobs, renderLabels, renderMembers, wireLabelForm, wireMemberForm } from "./project-settings.js";
@@ -13,11 +13,34 @@ const assets = new Map<number, Asset>();
 const cards = new Map<number, HTMLElement>();
 let pollTimer = 0;
 
+/** A video or image sequence (or an upload still being decoded that may become one). */
+function isVideo(asset: Asset): boolean {
+  return asset.kind === "video" || asset.num_frames > 1;
+}
+
+/** How long after an upload a missing thumbnail is still waited for (it is made by a
+ * task of its own, which can finish after the embedding). */
+const THUMBNAIL_WAIT_MS = 60_000;
+
+/** Still changing on the server: decoding, the thumbnail, or an image's engine state. */
+function isPending(asset: Asset): boolean {
+  if (asset.status === "processing") return true;
+  if (asset.status === "failed") return false;
+  if (asset.thumbnail === null && Date.now() - Date.parse(asset.created) < THUMBNAIL_WAIT_MS) return true;
+  if (isVideo(asset)) return false; // a video's engine state is per frame, on demand
+  return !["ready", "failed"].includes(asset.embedding_status);
+}
+
 function card(asset: Asset): HTMLElement {
   const ready = asset.embedding_status === "ready";
   const thumb = asset.thumbnail
     ? el("img", { src: asset.thumbnail, alt: "", loading: "lazy" })
     : el("div", { class: "thumb-placeholder" }, asset.status === "failed" ? "failed" : "processing…");
+  const video = isVideo(asset);
+  const fps = asset.fps ? ` · ${Math.round(asset.fps * 100) / 100} fps` : "";
+  const failure = asset.status === "failed" && asset.error ? el("div", { class: "error-text", title: asset.error }, asset.error) : null;
+  const progress =
+    asset.status === "processing" ? el("progress", { max: 1, value: 0, "aria-label": `Processing ${asset.name}` }) : null;
   return el(
     "a",
     { class: "asset-card", href: `/projects/${projectId}/assets/${asset.id}/`, "data-asset-id": asset.id, title: asset.name },
@@ -26,11 +49,27 @@ function card(asset: Asset): HTMLElement {
     el(
       "div",
       { class: "badges" },
-      el("span", { class: `badge ${asset.status === "ready" ? "ok" : "warn"}` }, asset.status),
-      el("span", { class: `badge ${ready ? "ok" : "warn"}`, title: "Engine embedding" }, ready ? "embedding ready" : `embedding ${asset.embedding_status}`),
-      el("span", { class: "muted small" }, `${asset.width}×${asset.height}`),
+      el("span", { class: `badge ${asset.status === "ready" ? "ok" : asset.status === "failed" ? "error" : "warn"}` }, asset.status),
+      video
+        ? el("span", { class: "badge", title: "Video" }, asset.status === "ready" ? `${asset.num_frames} frames${fps}` : "video")
+        : el("span", { class: `badge ${ready ? "ok" : "warn"}`, title: "Engine embedding" }, ready ? "embedding ready" : `embedding ${asset.embedding_status}`),
+      asset.width ? el("span", { class: "muted small" }, `${asset.width}×${asset.height}`) : null,
     ),
+    progress,
+    failure,
   );
+}
+
+/** The ingest job's progress on the cards of assets still being decoded. */
+function showProgress(jobs: Job[]): void {
+  for (const job of jobs) {
+    if (job.asset === null) continue;
+    const bar = cards.get(job.asset)?.querySelector("progress");
+    if (bar) {
+      bar.value = job.progress;
+      bar.title = `${Math.round(job.progress * 100)}%${job.message ? ` · ${job.message}` : ""}`;
+    }
+  }
 }
 
 function showAsset(asset: Asset): void {
@@ -38,7 +77,13 @@ function showAsset(asset: Asset): void {
   assets.set(asset.id, asset);
   const grid = $("#asset-grid");
   grid.querySelector(".empty")?.remove();
-  const same = previous && previous.status === asset.status && previous.embedding_status === asset.embedding_status && previous.thumbnail === asset.thumbnail;
+  const same =
+    previous &&
+    previous.status === asset.status &&
+    previous.embedding_status === asset.embedding_status &&
+    previous.thumbnail === asset.thumbnail &&
+    previous.num_frames === asset.num_frames &&
+    previous.error === asset.error;
   const existing = cards.get(asset.id);
   if (existing && same) return;
   const node = card(asset);
@@ -61,10 +106,11 @@ async function poll(): Promise<void> {
   let busy = false;
   try {
     const names = new Map([...assets.values()].map((a) => [a.id, a.name]));
-    const running = await renderJobs(projectId, names);
-    const pending = [...assets.values()].some((a) => a.status !== "ready" || !["ready", "failed"].includes(a.embedding_status));
-    if (running > 0 || pending) await refresh();
-    busy = running > 0 || pending;
+    const jobs = await renderJobs(projectId, names);
+    const pending = [...assets.values()].some(isPending);
+    if (jobs.length > 0 || pending) await refresh();
+    showProgress(jobs);
+    busy = jobs.length > 0 || pending;
   } catch {
     busy = true; // keep trying: the server may be restarting
   }

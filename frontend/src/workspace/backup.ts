@@ -8,8 +8,8 @@ import type { DraftSnapshot } from "./draft.js";
 const key = (assetId: number): string => `annotator:draft:${assetId}`;
 const timers = new Map<number, number>();
 
-/** Debounced write (null removes the backup at once). */
-export function saveBackup(assetId: number, snapshot: DraftSnapshot | null): void {
+/** Debounced write (null removes the backup at once); `frame`: a video's frame it is on. */
+export function saveBackup(assetId: number, snapshot: DraftSnapshot | null, frame = 0): void {
   const pending = timers.get(assetId);
   if (pending !== undefined) clearTimeout(pending);
   timers.delete(assetId);
@@ -26,7 +26,7 @@ export function saveBackup(assetId: number, snapshot: DraftSnapshot | null): voi
     window.setTimeout(() => {
       timers.delete(assetId);
       try {
-        localStorage.setItem(key(assetId), JSON.stringify({ saved: Date.now(), snapshot }));
+        localStorage.setItem(key(assetId), JSON.stringify({ saved: Date.now(), snapshot, frame }));
       } catch {
         /* quota or privacy mode: the draft still lives in memory */
       }
@@ -34,12 +34,13 @@ export function saveBackup(assetId: number, snapshot: DraftSnapshot | null): voi
   );
 }
 
-export function loadBackup(assetId: number): DraftSnapshot | null {
+export function loadBackup(assetId: number): { snapshot: DraftSnapshot; frame: number } | null {
   try {
     const raw = localStorage.getItem(key(assetId));
     if (raw === null) return null;
-    const parsed = JSON.parse(raw) as { snapshot?: DraftSnapshot };
-    return parsed.snapshot ?? null;
+    const parsed = JSON.parse(raw) as { snapshot?: DraftSnapshot; frame?: number };
+    if (parsed.snapshot === undefined) return null;
+    return { snapshot: parsed.snapshot, frame: Number.isInteger(parsed.frame) ? parsed.frame! : 0 };
   } catch {
     return null;
   }

@@ -15,6 +15,7 @@ import { Draft, rleBBox, type DraftSnapshot } from "./draft.js";
 import { paintOverlay } from "./overlay.js";
 import { Predictor, type PredictState } from "./predictor.js";
 import type { AnnotationStore } from "./store.js";
+import { trackColor } from "./timeline-model.js";
 import { PointerInput, type ToolHost, type ToolName } from "./tools.js";
 
 export type Listener = (what: "draft" | "instances" | "status" | "view" | "predict") => void;
@@ -25,6 +26,15 @@ export class Workspace implements ToolHost {
   activeLabel = 0;
   brushRadius = 12;
   selected: number | null = null;
+  /** The frame on screen (videos; 0 for an image): prompts and new masks are for it. */
+  frame = 0;
+  /**
+   * Videos: the object being worked on. It survives frame changes, so a mask drawn on a
+   * frame where that object has none continues its track; null: the next mask is a new
+   * object.
+   */
+  activeTrack: number | null = null;
+  readonly isVideo: boolean;
   readonly draft: Draft;
   readonly history = new UndoStack<UndoEntry>(300);
   readonly predictor: Predictor;
@@ -44,6 +54,7 @@ export class Workspace implements ToolHost {
     readonly renderer: Renderer,
     readonly store: AnnotationStore,
   ) {
+    this.isVideo = asset.num_frames > 1;
     this.draft = new Draft(asset.width, asset.height);
     this.predictor = new Predictor(asset.id, (state) => this.predictState(state));
     this.input = new PointerInput(renderer.canvas, this);
@@ -161,6 +172,7 @@ export class Workspace implements ToolHost {
     this.selected = id;
     const instance = id === null ? undefined : this.store.get(id);
     if (instance !== undefined) this.activeLabel = instance.annotation.label;
+    this.activeTrack = instance?.annotation.track ?? null;
     this.refreshLayers();
     this.emit("instances");
   }
@@ -214,7 +226,7 @@ export class Workspace implements ToolHost {
   /** Every prompt so far, with the previous mask for refinement. */
   predictRequest(): PredictRequest {
     const d = this.draft;
-    const body: PredictRequest = { frame: 0, engine: this.engine };
+    const body: PredictRequest = { frame: this.frame, engine: this.engine };
     if (d.clicks.length > 0) body.clicks = d.clicks;
     if (d.box !== null) body.box = d.box;
     if (d.scribbles.length > 0) body.scribbles = d.scribbles;
@@ -247,7 +259,7 @@ export class Workspace implements ToolHost {
   }
 
   draftChanged(): void {
-    saveBackup(this.asset.id, this.draft.isEmpty ? null : this.draft.snapshot());
+    saveBackup(this.asset.id, this.draft.isEmpty ? null : this.draft.snapshot(), this.frame);
     this.invalidate();
     this.emit("draft");
   }
@@ -255,8 +267,21 @@ export class Workspace implements ToolHost {
   // --- layers -----------------------------------------------------------------------------
 
   get draftColor(): string {
-    const label = this.draft.target?.label ?? this.activeLabel;
-    return this.store.colorOf(label);
+    const target = this.draft.target;
+    if (this.store.colorByTrack) {
+      const track = target !== null ? this.store.get(target.id)?.annotation.track : this.activeTrack;
+      if (track !== undefined && track !== null) return trackColor(track);
+    }
+    return this.store.colorOf(target?.label ?? this.activeLabel);
+  }
+
+  /**
+   * The track a new mask on this frame continues: the active object when it has no mask
+   * here yet; undefined (a new object, numbered by the server) otherwise.
+   */
+  get trackForNew(): number | undefined {
+    if (!this.isVideo || this.activeTrack === null) return undefined;
+    return this.store.byTrack(this.activeTrack) === undefined ? this.activeTrack : undefined;
   }
 
   /**

@@ -1,8 +1,9 @@
 /** The instance list: one row per annotation with color, label, visibility and actions. */
 
-import type { Label } from "../types.js";
+import type { Annotation, Label } from "../types.js";
 import { el } from "../ui.js";
 import type { Instance } from "./store.js";
+import { frameKind } from "./timeline-model.js";
 
 export interface InstanceActions {
   select(id: number): void;
@@ -19,6 +20,8 @@ export function renderInstances(
   selected: number | null,
   editing: number | null,
   actions: InstanceActions,
+  /** Videos: masks coloured by track, rows naming the track and its review state. */
+  video: { colorOf: (a: Annotation) => string } | null = null,
 ): void {
   root.replaceChildren();
   if (instances.length === 0) {
@@ -27,6 +30,8 @@ export function renderInstances(
   }
   for (const { annotation: a, visible } of instances) {
     const label = labels.find((l) => l.id === a.label);
+    const flagged = video !== null && frameKind(a.source, a.review_status) === "flagged";
+    const videoInfo = video === null ? "" : ` · track ${a.track} · ${a.source}${flagged ? " · needs review" : ""}`;
     const select = el("select", { "aria-label": `Label of annotation ${a.id}`, title: "Relabel" });
     for (const option of labels) {
       select.append(el("option", { value: option.id, selected: option.id === a.label }, option.name));
@@ -36,13 +41,13 @@ export function renderInstances(
     const row = el(
       "li",
       {
-        class: `instance${a.id === selected ? " selected" : ""}${visible ? "" : " hidden-mask"}${a.id === editing ? " editing" : ""}`,
+        class: `instance${a.id === selected ? " selected" : ""}${visible ? "" : " hidden-mask"}${a.id === editing ? " editing" : ""}${flagged ? " flagged" : ""}`,
         "data-id": a.id,
-        title: `#${a.id} · ${label?.name ?? "?"} · ${a.area.toLocaleString()} px · by ${a.author ?? "?"} · version ${a.version}`,
+        title: `#${a.id} · ${label?.name ?? "?"} · ${a.area.toLocaleString()} px · by ${a.author ?? "?"} · version ${a.version}${videoInfo}`,
         onclick: () => actions.select(a.id),
       },
-      el("span", { class: "swatch", style: `background:${label?.color ?? "#999"}` }),
-      el("span", { class: "instance-id" }, `#${a.id}`),
+      el("span", { class: "swatch", style: `background:${video !== null ? video.colorOf(a) : (label?.color ?? "#999")}` }),
+      el("span", { class: "instance-id" }, video !== null ? `T${a.track}${flagged ? " ⚑" : ""}` : `#${a.id}`),
       select,
       el(
         "button",

@@ -12,13 +12,15 @@ export type Action =
   | "opacity-down" | "opacity-up" | "brush-smaller" | "brush-bigger"
   | "fit" | "actual-size" | "zoom-in" | "zoom-out"
   | "next-asset" | "prev-asset" | "cycle-engine" | "help"
+  | "frame-prev" | "frame-next" | "frame-back-10" | "frame-ahead-10" | "frame-first" | "frame-last"
+  | "play" | "next-flagged" | "prev-flagged" | "propagate"
   | `label:${number}`;
 
 interface Shortcut {
   keys: string[];
   action: Action;
   help: string;
-  group: "Tools" | "Annotate" | "Instances" | "View" | "Navigate";
+  group: "Tools" | "Annotate" | "Instances" | "View" | "Navigate" | "Video";
 }
 
 const LABEL_KEYS: Shortcut[] = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({
@@ -55,6 +57,14 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: ["d", "PageDown"], action: "next-asset", help: "Next asset", group: "Navigate" },
   { keys: ["a", "PageUp"], action: "prev-asset", help: "Previous asset", group: "Navigate" },
   { keys: ["?"], action: "help", help: "This help", group: "Navigate" },
+  // Video only. Space stays the pan modifier (Space + drag), so play is K.
+  { keys: ["ArrowLeft", ","], action: "frame-prev", help: "Previous frame", group: "Video" },
+  { keys: ["ArrowRight", "."], action: "frame-next", help: "Next frame", group: "Video" },
+  { keys: ["Shift+ArrowLeft", "Shift+ArrowRight"], action: "frame-back-10", help: "10 frames back / ahead", group: "Video" },
+  { keys: ["Home", "End"], action: "frame-first", help: "First / last frame", group: "Video" },
+  { keys: ["k"], action: "play", help: "Play / pause (at the video's frame rate)", group: "Video" },
+  { keys: ["j", "Shift+j"], action: "next-flagged", help: "Next / previous frame flagged for review", group: "Video" },
+  { keys: ["p"], action: "propagate", help: "Propagate the selected mask (direction as chosen)", group: "Video" },
 ];
 
 /** Keys that map to an action without appearing as their own help row. */
@@ -66,6 +76,9 @@ const ALIASES: Record<string, Action> = {
   "=": "zoom-in",
   a: "prev-asset",
   PageUp: "prev-asset",
+  "Shift+ArrowRight": "frame-ahead-10",
+  End: "frame-last",
+  "Shift+j": "prev-flagged",
 };
 
 const MOUSE_HELP: [string, string][] = [
@@ -100,12 +113,18 @@ export function actionFor(event: KeyboardEvent): Action | null {
 /** "Mod+Shift+z" -> "Ctrl+Shift+Z" (⌘ on a Mac). */
 function displayKey(key: string): string {
   const mod = navigator.platform.startsWith("Mac") ? "⌘" : "Ctrl";
-  return key.replace("Mod", mod).replace(/(^|\+)([a-z])$/, (_m, plus: string, letter: string) => plus + letter.toUpperCase());
+  return key
+    .replace("Mod", mod)
+    .replace("ArrowLeft", "←")
+    .replace("ArrowRight", "→")
+    .replace(/(^|\+)([a-z])$/, (_m, plus: string, letter: string) => plus + letter.toUpperCase());
 }
 
-export function buildHelp(): HTMLElement {
+/** The help overlay; the Video group only for videos. */
+export function buildHelp(video = false): HTMLElement {
   const groups = new Map<string, HTMLElement>();
   for (const shortcut of SHORTCUTS) {
+    if (shortcut.group === "Video" && !video) continue;
     let table = groups.get(shortcut.group);
     if (table === undefined) {
       table = el("tbody");

@@ -4,7 +4,7 @@
  * panel, status bar, keyboard, dialogs). `window.__app` exposes state for tests.
  */
 
-import { api, describeError } from "../api.js";
+import { api, describeError, sleep } from "../api.js";
 import { MaskLayer } from "../masks.js";
 import { Renderer } from "../renderer.js";
 import type { Asset, Engine, Neighbors, Project } from "../types.js";
@@ -18,6 +18,7 @@ import { Operations, type ConflictChoice, type ConflictInfo } from "./ops.js";
 import { renderDraft, renderSave, renderStatus, renderView } from "./panels.js";
 import { AnnotationStore } from "./store.js";
 import type { ToolName } from "./tools.js";
+import { VideoController } from "./video.js";
 
 const root = $("#workspace");
 const projectId = Number(root.dataset.projectId);
@@ -62,12 +63,33 @@ function askConflict(info: ConflictInfo): Promise<ConflictChoice> {
   });
 }
 
+/** A video still being decoded: wait for it here (the page opens once it is ready). */
+async function whenReady(asset: Asset, message: HTMLElement): Promise<Asset> {
+  while (asset.status === "processing") {
+    message.textContent = `Processing ${asset.name}… the workspace opens when it is ready.`;
+    await sleep(1000);
+    asset = await api.get<Asset>(`/api/assets/${asset.id}/`, { retries: 3 });
+  }
+  if (asset.status === "failed") {
+    throw new Error(`it could not be processed: ${asset.error || "unknown error"}${asset.error_code ? ` (${asset.error_code})` : ""}`);
+  }
+  return asset;
+}
+
+/** `#frame=12` in the address opens a video on that frame (kept up to date while working). */
+function frameFromHash(): number {
+  const match = /(?:^#|&)frame=(\d+)/.exec(location.hash);
+  return match ? Number(match[1]) : 0;
+}
+
 async function main(): Promise<void> {
   const message = $("#stage-message");
-  const [project, asset] = await Promise.all([
+  const [project, loaded] = await Promise.all([
     api.get<Project>(`/api/projects/${projectId}/`, { retries: 3 }),
     api.get<Asset>(`/api/assets/${assetId}/`, { retries: 3 }),
   ]);
+  const asset = await whenReady(loaded, message);
+  const isVideo = asset.num_frames > 1;
   $("#crumb-project").textContent = project.name;
   $("#crumb-asset").textContent = asset.name;
   document.title = `${asset.name} · ${project.name} · Annotator`;
@@ -75,11 +97,13 @@ async function main(): Promise<void> {
   const renderer = new Renderer($("#canvas") as HTMLCanvasElement);
   renderer.layer = new MaskLayer(asset.width, asset.height);
   renderer.opacity = prefs.opacity;
-  const store = new AnnotationStore(asset.id, project.labels);
+  const store = new AnnotationStore(asset.id, project.labels, 0, isVideo);
   const ws = new Workspace(asset, renderer, store);
+  let video: VideoController | null = null;
   const ops = new Operations(ws, askConflict, (state) => {
     renderSave(state);
     if (state.kind === "failed") toast(`Not saved: ${state.message}`, "error");
+    if (state.kind === "saved") video?.afterSave();
   });
   ws.engine = prefs.engine;
   ws.tool = prefs.tool;
@@ -91,6 +115,19 @@ async function main(): Promise<void> {
   const bitmap = await createImageBitmap(image);
   renderer.setImage(bitmap, asset.width, asset.height);
   message.hidden = true;
+  if (isVideo) {
+    let told = 0; // a drag on the timeline asks many times: say it once
+    const refuse = (why: string): false => {
+      if (performance.now() - told > 2000) toast(why, "warn", 2500);
+      told = performance.now();
+      return false;
+    };
+    video = new VideoController(asset, ws, store, renderer, () => {
+      if (!ws.draft.isEmpty) return refuse("Accept (Enter) or discard (Esc) the draft before changing frames.");
+      if (ops.inFlight) return refuse("Still saving: one moment.");
+      return true;
+    });
+  }
 
   // --- panel controls ------------------------------------------------------------------
   const labelSelect = $("#active-label") as HTMLSelectElement;
@@ -134,7 +171,7 @@ async function main(): Promise<void> {
         ws.select(id);
         setTool("click");
       },
-    });
+    }, isVideo ? { colorOf: (a) => store.colorFor(a) } : null);
     $("#instance-count").textContent = `(${store.size})`;
     instancesRoot.querySelector(".selected")?.scrollIntoView({ block: "nearest" });
   };
@@ -219,7 +256,7 @@ async function main(): Promise<void> {
 
   // --- help overlay -------------------------------------------------------------------------
   const help = $("#help");
-  help.append(buildHelp());
+  help.append(buildHelp(isVideo));
   help.addEventListener("click", (event) => {
     if (event.target === help) toggleHelp(false);
   });
@@ -291,6 +328,19 @@ async function main(): Promise<void> {
         return renderStatus(ws, asset);
       case "help": return toggleHelp();
     }
+    if (video === null) return;
+    switch (action) {
+      case "frame-prev": return video.step(-1);
+      case "frame-next": return video.step(1);
+      case "frame-back-10": return video.step(-10);
+      case "frame-ahead-10": return video.step(10);
+      case "frame-first": return video.step(-video.count);
+      case "frame-last": return video.step(video.count);
+      case "play": return video.togglePlay();
+      case "next-flagged": return video.jumpToFlagged(1);
+      case "prev-flagged": return video.jumpToFlagged(-1);
+      case "propagate": return void video.propagate();
+    }
   };
   window.addEventListener("keydown", (event) => {
     if (($("#conflict") as HTMLDialogElement).open) return;
@@ -305,8 +355,9 @@ async function main(): Promise<void> {
   renderer.resize();
   ws.fit();
   const backup = loadBackup(asset.id);
-  if (backup !== null) {
-    ws.draft.restore(backup);
+  if (video !== null) await video.start(bitmap, store.list().map((i) => i.annotation), backup?.frame ?? frameFromHash());
+  if (backup !== null && backup.frame === ws.frame) {
+    ws.draft.restore(backup.snapshot);
     if (ws.draft.stale && ws.draft.hasPrompts) ws.requestPrediction();
     toast("Restored your unsaved draft from last time (Esc discards it).", "warn", 6000);
   }
@@ -326,13 +377,15 @@ async function main(): Promise<void> {
       }
     }
   };
-  void pollEmbedding();
+  // A video's engine state is made per frame on demand (prefetch), not for the asset.
+  if (!isVideo) void pollEmbedding();
 
   (window as unknown as { __app: unknown }).__app = {
     ws,
     ops,
     store,
     renderer,
+    video,
     state: () => ({
       tool: ws.tool,
       engine: ws.engine,
@@ -346,9 +399,20 @@ async function main(): Promise<void> {
       },
       predict: ws.predictor.state.kind,
       save: ops.state.kind,
-      annotations: store.list().map((i) => ({ id: i.annotation.id, label: i.annotation.label, version: i.annotation.version, area: i.bitmap.area, visible: i.visible })),
+      annotations: store.list().map((i) => ({
+        id: i.annotation.id,
+        label: i.annotation.label,
+        version: i.annotation.version,
+        area: i.bitmap.area,
+        visible: i.visible,
+        track: i.annotation.track,
+        source: i.annotation.source,
+        review_status: i.annotation.review_status,
+      })),
       undo: ws.history.size,
       scale: ws.view.scale,
+      frame: ws.frame,
+      video: video?.state() ?? null,
     }),
   };
   document.body.dataset.ready = "true";

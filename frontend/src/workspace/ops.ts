@@ -124,7 +124,11 @@ export class Operations {
         const previous = ws.store.get(target.id)?.annotation;
         const interaction =
           meta === null ? null : { prompts: meta.prompts, engine: meta.engine, elapsed_ms: meta.elapsedMs };
-        const saved = await this.update(target.id, { mask, score, source, interaction }, target.version);
+        // A person's correction of a propagated mask: no `source`, so the server makes
+        // it a manual keyframe that propagation stops at and never overwrites.
+        const correction = ws.isVideo && previous?.source === "propagated";
+        const changes: AnnotationChanges = correction ? { mask, score, interaction } : { mask, score, source, interaction };
+        const saved = await this.update(target.id, changes, target.version);
         if (saved === null || previous === undefined) return false;
         draft.reset();
         ws.draftChanged();
@@ -136,7 +140,7 @@ export class Operations {
             ws.draftChanged();
           },
           apply: async () => {
-            if ((await this.update(target.id, { mask, score, source })) === null) return;
+            if ((await this.update(target.id, correction ? { mask, score } : { mask, score, source })) === null) return;
             draft.reset();
             ws.draftChanged();
           },
@@ -149,18 +153,22 @@ export class Operations {
       this.set({ kind: "failed", what: "draft", message: "choose a label class first" });
       return false;
     }
+    const track = ws.trackForNew;
     const body = {
       label,
       mask,
       score,
       source,
       interaction: meta === null ? null : { prompts: meta.prompts, engine: meta.engine, elapsed_ms: meta.elapsedMs },
+      ...(track !== undefined ? { track } : {}),
     };
     return this.run("new annotation", async () => {
       const created = await ws.store.create(body);
       const ref = { id: created.id };
       draft.reset();
-      ws.selected = null;
+      // A video keeps the new object selected: propagating it is the usual next step.
+      ws.selected = ws.isVideo ? created.id : null;
+      if (ws.isVideo) ws.activeTrack = created.track;
       ws.draftChanged();
       this.push(`save #${created.id}`, {
         revert: async () => {

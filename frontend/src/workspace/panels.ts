@@ -12,9 +12,13 @@ export function renderStatus(ws: Workspace, asset: Asset): void {
   const roundTrip = state.kind === "done" ? ` / ${Math.round(state.roundTripMs)} ms` : "";
   $("#st-latency").textContent = meta ? `latency ${Math.round(meta.elapsedMs)} ms${roundTrip}` : "latency –";
   const embedding = $("#st-embedding");
-  const ready = asset.embedding_status === "ready";
-  embedding.textContent = `embedding ${asset.embedding_status}${meta?.embedding ? ` (${meta.embedding})` : ""}`;
-  embedding.className = ready ? "ok" : "warn";
+  if (ws.isVideo) {
+    // Made per frame when it is shown (prefetch) or clicked, not for the whole video.
+    embedding.textContent = `engine state per frame${meta?.embedding ? ` (${meta.embedding})` : ""}`;
+    embedding.className = "";
+  } else {
+    renderEmbedding(embedding, asset, meta?.embedding);
+  }
   const request = $("#st-request");
   request.className = "";
   switch (state.kind) {
@@ -43,6 +47,11 @@ export function renderStatus(ws: Workspace, asset: Asset): void {
   renderView(ws);
 }
 
+function renderEmbedding(node: HTMLElement, asset: Asset, made: string | undefined): void {
+  node.textContent = `embedding ${asset.embedding_status}${made ? ` (${made})` : ""}`;
+  node.className = asset.embedding_status === "ready" ? "ok" : "warn";
+}
+
 export function renderView(ws: Workspace): void {
   $("#st-zoom").textContent = `${Math.round(ws.view.scale * 1000) / 10}%`;
   const p = ws.cursorPosition;
@@ -57,11 +66,14 @@ export function renderDraft(ws: Workspace): void {
   accept.disabled = d.mask === null;
   discard.disabled = d.isEmpty;
   if (d.isEmpty) {
-    box.textContent = ws.selected !== null ? `#${ws.selected} selected: click or brush to refine it.` : "No draft. Click on an object.";
+    const propagate = ws.isVideo ? " P propagates it." : "";
+    box.textContent = ws.selected !== null ? `#${ws.selected} selected: click or brush to refine it.${propagate}` : "No draft. Click on an object.";
     box.className = "draft-state muted";
     return;
   }
-  const parts: string[] = [d.target ? `Editing #${d.target.id}` : "New object"];
+  const track = ws.trackForNew;
+  const fresh = !ws.isVideo ? "New object" : track !== undefined ? `Track ${track} on this frame` : "New object (new track)";
+  const parts: string[] = [d.target ? `Editing #${d.target.id}` : fresh];
   const positives = d.clicks.filter((c) => c.positive).length;
   if (d.clicks.length) parts.push(`${positives}+ / ${d.clicks.length - positives}− clicks`);
   if (d.box) parts.push("box");

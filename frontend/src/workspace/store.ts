@@ -8,6 +8,10 @@ import { api, listAll } from "../api.js";
 import { MaskBitmap, type LayerItem } from "../masks.js";
 import type { Rle } from "../rle.js";
 import type { Annotation, Interaction, Label } from "../types.js";
+import { trackColor } from "./timeline-model.js";
+
+/** Mask bitmaps kept for frames not on screen (videos); each is its bbox's size. */
+const BITMAP_CACHE = 512;
 
 export interface Instance {
   annotation: Annotation;
@@ -22,6 +26,8 @@ export interface NewAnnotation {
   source: "interactive" | "manual";
   score: number | null;
   interaction: Interaction | null;
+  /** Video: the object this mask shows; absent for a new object (the server numbers it). */
+  track?: number;
 }
 
 export interface AnnotationChanges {
@@ -36,11 +42,17 @@ export interface AnnotationChanges {
 export class AnnotationStore {
   private readonly items = new Map<number, Instance>();
   private readonly labels = new Map<number, Label>();
+  private readonly bitmaps = new Map<string, MaskBitmap>();
+  /** Videos: tracks the user hid stay hidden on every frame. */
+  private readonly hiddenTracks = new Set<number>();
 
   constructor(
     private readonly assetId: number,
     labels: Label[],
-    private readonly frame = 0,
+    /** The frame whose annotations these are (videos change it with replace()). */
+    public frame = 0,
+    /** Videos colour masks by track (object identity), images by label class. */
+    readonly colorByTrack = false,
   ) {
     for (const label of labels) this.labels.set(label.id, label);
   }
@@ -55,6 +67,17 @@ export class AnnotationStore {
 
   colorOf(labelId: number): string {
     return this.labels.get(labelId)?.color ?? "#9e9e9e";
+  }
+
+  /** The colour an annotation is drawn in: its track's on a video, its label's otherwise. */
+  colorFor(annotation: Pick<Annotation, "label" | "track">): string {
+    return this.colorByTrack ? trackColor(annotation.track) : this.colorOf(annotation.label);
+  }
+
+  /** The annotation of `track` on the current frame, if there is one. */
+  byTrack(track: number): Instance | undefined {
+    for (const item of this.items.values()) if (item.annotation.track === track) return item;
+    return undefined;
   }
 
   /** In creation order; the last one is drawn on top and hit first. */
@@ -79,16 +102,37 @@ export class AnnotationStore {
     for (const annotation of annotations) this.upsert(annotation);
   }
 
+  /** Shows another frame's annotations (loaded by the caller); visibility is kept per track. */
+  replace(frame: number, annotations: Annotation[]): void {
+    this.frame = frame;
+    this.items.clear();
+    for (const annotation of annotations) this.upsert(annotation);
+  }
+
   /** Adds or replaces an annotation; the bitmap is rebuilt only when it must be. */
   upsert(annotation: Annotation): Instance {
-    const color = this.colorOf(annotation.label);
+    const color = this.colorFor(annotation);
     const key = `${annotation.version}:${color}:${annotation.mask.counts.length}`;
     const previous = this.items.get(annotation.id);
     const bitmap =
-      previous !== undefined && previous.cacheKey === key ? previous.bitmap : MaskBitmap.fromRle(annotation.mask, color);
-    const instance: Instance = { annotation, bitmap, visible: previous?.visible ?? true, cacheKey: key };
+      previous !== undefined && previous.cacheKey === key ? previous.bitmap : this.bitmapOf(annotation, key, color);
+    const visible = previous?.visible ?? !(this.colorByTrack && this.hiddenTracks.has(annotation.track));
+    const instance: Instance = { annotation, bitmap, visible, cacheKey: key };
     this.items.set(annotation.id, instance);
     return instance;
+  }
+
+  /** Decoded masks of other frames stay around a while (scrubbing back and forth). */
+  private bitmapOf(annotation: Annotation, key: string, color: string): MaskBitmap {
+    const cacheKey = `${annotation.id}:${key}`;
+    const cached = this.bitmaps.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const bitmap = MaskBitmap.fromRle(annotation.mask, color);
+    if (this.colorByTrack) {
+      this.bitmaps.set(cacheKey, bitmap);
+      if (this.bitmaps.size > BITMAP_CACHE) this.bitmaps.delete(this.bitmaps.keys().next().value!);
+    }
+    return bitmap;
   }
 
   forget(id: number): void {
@@ -97,7 +141,10 @@ export class AnnotationStore {
 
   setVisible(id: number, visible: boolean): void {
     const instance = this.items.get(id);
-    if (instance !== undefined) instance.visible = visible;
+    if (instance === undefined) return;
+    instance.visible = visible;
+    if (visible) this.hiddenTracks.delete(instance.annotation.track);
+    else this.hiddenTracks.add(instance.annotation.track);
   }
 
   /** The topmost visible annotation under an image point. */

@@ -73,3 +73,36 @@ def test_an_embedding_already_stored_is_not_recomputed(
     engine_pool.get_cache("sam").clear_memory()
     embed_asset(job.pk)
     assert Job.objects.get(pk=job.pk).result["computed"] == 0
+
+
+def test_a_video_prefetch_embeds_only_the_frames_it_lists(
+    team: dict[str, Any], tmp_path: Path, settings: Any
+) -> None:
+    from annotator.services.embeddings import prefetch_frames
+    from tests.api.videos import disc_frames, make_video
+
+    settings.STORAGES = {  # an empty media folder: no state of an earlier run is found
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+
+    video = make_video(team["project"], disc_frames(6)[0])
+    job = prefetch_frames(video, 4, 1, team["owner"])
+    assert job is not None and job.params["frames"] == [4, 5, 3]
+    embed_asset(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.result["computed"] == 3
+    engine = engine_pool.get_engine("classical")
+    cache = engine_pool.get_cache("classical")
+    cached = [
+        engine_pool.state_is_cached(
+            cache, embedding_key(video.pk, f, engine.model_id, video.checksum)
+        )
+        for f in range(6)
+    ]
+    assert cached == [False, False, False, True, True, True]
+    # A video is never "embedded" as a whole by a prefetch.
+    assert Asset.objects.get(pk=video.pk).embedding_status == EmbeddingStatus.NONE
