@@ -12,6 +12,8 @@ from workers.runtime import (  # noqa: F401
     lifecycle,
     liveness,
     predict,
+    propagation,
     thumbnails,
     torch_threads,
+    videos,
 )
