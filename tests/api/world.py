@@ -54,8 +54,8 @@ class Side:
 
 
 def clip_asset(project: Project, name: str = "a.png", frames: int = 2) -> Asset:
-    """A ready video of ``frames`` 64 x 48 frames, each showing the stored PNG (the
-    asset's own file), with its thumbnail: every endpoint of an asset, those of videos
+    """A ready video of ``frames`` 64 x 48 PNG frames (the asset's file the same PNG),
+    with its thumbnail: every endpoint of an asset, those of videos
     (propagate, prefetch) too, has something to act on."""
     asset = Asset.objects.create(
         project=project,
@@ -72,7 +72,8 @@ def clip_asset(project: Project, name: str = "a.png", frames: int = 2) -> Asset:
     asset.thumbnail.save(name + ".jpg", ContentFile(jpeg(32, 24)), save=False)
     asset.save()
     for index in range(frames):
-        asset.frames.create(index=index, width=WIDTH, height=HEIGHT, timestamp=index / 25)
+        frame = asset.frames.create(index=index, width=WIDTH, height=HEIGHT, timestamp=index / 25)
+        frame.image.save(f"{asset.pk}/{index:06d}.png", ContentFile(png()))  # as ingested
     return asset
 
 
