@@ -15,7 +15,6 @@ from .confidence import Evidence, confidence, frame_evidence
 from .flow import FlowPair, finest_scale, grey
 from .prompts import carried_prompts
 from .redetect import relocate
-from .refine import guided_upsample
 from .segmenter import BandCutSegmenter, Segmenter, resize_mask, work_size
 
 #: Frames whose confidence is below this are flagged ``needs_review`` (see
@@ -81,10 +80,6 @@ class Tuning:
     redetect_after: int = 4
     redetect_margin: float = 1.0
     trusted_evidence: float = 0.3
-    refine: int = 0
-    carry_threshold: float = 0.5
-    refine_eps: float = 1e-3
-    refine_colour: int = 0
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -179,7 +174,7 @@ def _walk(
         image = _check_frame(frame, shape, f"frame {index}")
         cur_grey = grey(image, size)
         backward, forward = flow.compute(prev_grey, cur_grey)
-        carried = flow.warp(prev.astype(np.float32), backward) >= opts.carry_threshold
+        carried = flow.warp(prev.astype(np.float32), backward) >= 0.5
         reliable = flow.consistency_error(backward, forward) <= opts.consistent_px
         redetected = False
         if opts.redetect and (trouble >= opts.redetect_after or not carried.any()):
@@ -231,8 +226,6 @@ def _walk(
             logits = None
         else:
             out_mask, out_small = seg_mask, seg_small
-        if opts.refine > 0 and isinstance(segmenter, BandCutSegmenter) and out_small.any():
-            out_mask = guided_upsample(out_small, image, opts.refine, opts.refine_eps, bool(opts.refine_colour))
         area_ratio = area / max(prev_area, 1.0)
         state = state.step(
             consistency,
