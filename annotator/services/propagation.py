@@ -38,7 +38,7 @@ DIRECTIONS = ("forward", "backward", "both")
 #: Frames whose confidence is below this are stored ``needs_review`` (a request may say
 #: otherwise). Kept equal to ``workers.propagation.DEFAULT_REVIEW_THRESHOLD`` (the web
 #: side does not import workers; tests/workers/runtime/test_propagation.py pins them).
-DEFAULT_REVIEW_THRESHOLD = 0.4
+DEFAULT_REVIEW_THRESHOLD = 0.45
 
 
 def keyframes(track_rows: QuerySet[Annotation]) -> QuerySet[Annotation]:

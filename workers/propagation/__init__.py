@@ -8,7 +8,8 @@ departs too far from it, a lost object is looked for again by its keyframe colou
 (``redetect``), and each frame gets a confidence from forward-backward flow
 consistency, the segmenter's score, and area and shape change. :func:`blend` merges a
 forward and a backward run between two keyframes. The weight-free default segmenter is
-:class:`BandCutSegmenter`; the worker runtime may pass one built on SAM instead.
+:class:`BandCutSegmenter` (its masks get the frame's own edges at full resolution by a
+guided filter, :mod:`.refine`); the worker runtime may pass one built on SAM instead.
 """
 
 from __future__ import annotations

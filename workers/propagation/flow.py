@@ -97,3 +97,13 @@ class FlowPair:
         dx = backward[..., 0] + fwd[..., 0]
         dy = backward[..., 1] + fwd[..., 1]
         return np.sqrt(dx * dx + dy * dy)
+
+
+def edge_motion(mask: np.ndarray, flow: np.ndarray) -> float:
+    """Median length (pixels of the flow's grid) of ``flow`` (``(h, w, 2)``) on the
+    edge pixels of the ``(h, w) bool`` ``mask``; 0 for an empty mask."""
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    edge = mask & ~inner
+    if not edge.any():
+        return 0.0
+    return float(np.median(np.hypot(flow[..., 0][edge], flow[..., 1][edge])))

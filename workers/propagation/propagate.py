@@ -12,14 +12,15 @@ import numpy as np
 
 from .colour import ColourModel, colour_index
 from .confidence import Evidence, confidence, frame_evidence
-from .flow import FlowPair, finest_scale, grey
+from .flow import FlowPair, edge_motion, finest_scale, grey
 from .prompts import carried_prompts
 from .redetect import relocate
+from .refine import guided_upsample
 from .segmenter import BandCutSegmenter, Segmenter, resize_mask, work_size
 
 #: Frames whose confidence is below this are flagged ``needs_review`` (see
 #: docs/benchmarks.md, "Propagation", for how it was chosen).
-DEFAULT_REVIEW_THRESHOLD = 0.4
+DEFAULT_REVIEW_THRESHOLD = 0.45
 
 
 @dataclass
@@ -64,7 +65,10 @@ class Tuning:
     empty or the last ``redetect_after`` frames were not trusted (their evidence under
     ``trusted_evidence``, or drift control stepped in), moving the mask when the
     keyframe's colours fit the last trusted shape elsewhere by ``redetect_margin``
-    (log-likelihood ratio, mean per pixel) better than where it is."""
+    (log-likelihood ratio, mean per pixel) better than where it is; ``refine``: radius
+    (pixels of the frame) of the guided filter that gives the default segmenter's
+    masks, decided at working resolution, the frame's own edges (0: plain upsampling;
+    see :func:`~.refine.guided_upsample`), ``refine_eps`` its regulariser."""
 
     flow_scale: float | None = None
     flow_preset: str = "ultrafast"
@@ -80,6 +84,8 @@ class Tuning:
     redetect_after: int = 4
     redetect_margin: float = 1.0
     trusted_evidence: float = 0.3
+    refine: int = 4
+    refine_eps: float = 1e-3
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -198,7 +204,8 @@ def _walk(
         if carried.any():
             if isinstance(segmenter, BandCutSegmenter):
                 rel = cv2.blur(reliable.astype(np.float32), (opts.reliability_window,) * 2)
-                pred = segmenter.segment(index, image, prompts, rel)
+                motion = edge_motion(carried, backward) * full[0] / size[0]
+                pred = segmenter.segment(index, image, prompts, rel, motion)
             else:
                 pred = segmenter(index, image, prompts)
             seg_mask = np.asarray(pred.mask, dtype=bool)
@@ -226,6 +233,8 @@ def _walk(
             logits = None
         else:
             out_mask, out_small = seg_mask, seg_small
+        if opts.refine > 0 and isinstance(segmenter, BandCutSegmenter) and out_small.any():
+            out_mask = guided_upsample(out_small, image, opts.refine, opts.refine_eps)
         area_ratio = area / max(prev_area, 1.0)
         state = state.step(
             consistency,

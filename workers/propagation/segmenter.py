@@ -81,6 +81,8 @@ class BandCutSegmenter:
     ``smoothness`` (edge-following pairwise weight), ``update_rate`` (how fast the
     colour model follows accepted frames; the keyframe's share stays ``anchor``),
     ``reach`` (size of the background ring the colour model learns from),
+    ``motion_band`` (the band's half width is at least this many times the motion of
+    the carried mask's edge, see :meth:`segment`, still within ``max_band``),
     ``unreliable_prior`` (see :meth:`segment`; 1 turns it off) and ``outer`` (the band's
     reach outside the carried mask relative to its reach inside). The last two were
     measured and left off (docs/benchmarks.md, "Propagation", tried, not kept)."""
@@ -103,6 +105,7 @@ class BandCutSegmenter:
         reach: float = 0.5,
         unreliable_prior: float = 1.0,
         outer: float = 1.0,
+        motion_band: float = 3.0,
     ) -> None:
         self.work_scale = work_scale
         self.band = band
@@ -115,6 +118,7 @@ class BandCutSegmenter:
         self.update_rate = update_rate
         self.unreliable_prior = unreliable_prior
         self.outer = outer
+        self.motion_band = motion_band
         size = work_size(first_image.shape, work_scale)
         small = cv2.resize(first_image, size, interpolation=cv2.INTER_AREA)
         self.colour = ColourModel(small, resize_mask(first_mask, size), reach=reach, anchor=anchor)
@@ -128,9 +132,12 @@ class BandCutSegmenter:
         image: np.ndarray,
         prompts: Prompts,
         reliability: np.ndarray | None = None,
+        motion: float = 0.0,
     ) -> Prediction:
         """:meth:`__call__` with the flow's ``reliability`` (``(h, w)`` float in [0, 1],
-        any size: share of consistent flow around each pixel). Where the flow was
+        any size: share of consistent flow around each pixel) and ``motion`` (how far
+        the carried mask's edge moved from the previous frame, in pixels of the image:
+        the flow's error grows with it, so the band widens). Where the flow was
         unreliable the carried mask's pull drops to ``unreliable_prior`` of its weight,
         so colour and edges decide there."""
         if prompts.mask is None:
@@ -146,7 +153,8 @@ class BandCutSegmenter:
         if reliability is not None and self.unreliable_prior < 1.0:
             rel = cv2.resize(reliability.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
             trust = self.unreliable_prior + (1.0 - self.unreliable_prior) * np.clip(rel, 0, 1)
-        cut, score = self._cut(small, bins, carried, prompts, (width, height), trust)
+        reach = self.motion_band * motion * size[0] / width
+        cut, score = self._cut(small, bins, carried, prompts, (width, height), trust, reach)
         self.colour.update(bins, cut, self.update_rate * score)
         return Prediction(mask=resize_mask(cut, (width, height)), score=score)
 
@@ -158,6 +166,7 @@ class BandCutSegmenter:
         prompts: Prompts,
         full: tuple[int, int],
         trust: np.ndarray | None,
+        reach: float = 0.0,
     ) -> tuple[np.ndarray, float]:
         h, w = carried.shape
         c8 = carried.astype(np.uint8)
@@ -165,7 +174,7 @@ class BandCutSegmenter:
         d_out = cv2.distanceTransform(1 - c8, cv2.DIST_L2, 3)
         signed = np.where(carried, d_in, -d_out)
         size = float(np.sqrt(carried.sum()))
-        half = float(np.clip(self.band * size, self.min_band, self.max_band))
+        half = float(np.clip(max(self.band * size, reach), self.min_band, self.max_band))
         active = (signed <= half) & (signed >= -self.outer * half)
         ys, xs = np.nonzero(active)
         y0, y1 = max(int(ys.min()) - 1, 0), min(int(ys.max()) + 2, h)
