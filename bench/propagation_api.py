@@ -7,6 +7,7 @@ the same run; ``bench/propagation.py`` measures the algorithm alone with both ba
     .venv/bin/python -m bench.propagation_api                         # DAVIS, own stack
     .venv/bin/python -m bench.propagation_api --sequences cows,dog --max-frames 40
     .venv/bin/python -m bench.propagation_api --url http://host:8000 --token T
+    .venv/bin/python -m bench.propagation_api --mp4     # each sequence as an H.264 mp4
 
 ``--root``: a DAVIS-layout folder (``JPEGImages/480p/<seq>/*.jpg`` and
 ``Annotations/480p/<seq>/*.png``); by default ``$SEG_BENCH_DATA/davis`` or
@@ -53,6 +54,27 @@ def frames_zip(paths: list[Path]) -> bytes:
     return buffer.getvalue()
 
 
+def frames_mp4(paths: list[Path], fps: int = 24) -> bytes:
+    """The frames as an H.264 mp4 (libx264, yuv420p, B-frames: what a camera or an
+    editor writes), as a user would upload a video rather than its frames."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        first = Image.open(paths[0])
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = first.size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for path in paths:
+            frame = av.VideoFrame.from_image(Image.open(path).convert("RGB"))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
 def wait_ready(client: Client, asset_id: int, timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,7 +103,13 @@ def read_track(client: Client, asset_id: int, track: int) -> dict[int, np.ndarra
 
 
 def run_sequence(
-    client: Client, project: int, label: int, root: Path, name: str, max_frames: int | None
+    client: Client,
+    project: int,
+    label: int,
+    root: Path,
+    name: str,
+    max_frames: int | None,
+    mp4: bool = False,
 ) -> dict[str, Any]:
     images = sorted((root / "JPEGImages" / "480p" / name).glob("*.jpg"))[:max_frames]
     truths = [
@@ -89,8 +117,9 @@ def run_sequence(
         > 0
         for p in images
     ]
+    upload = (f"{name}.mp4", frames_mp4(images)) if mp4 else (f"{name}.zip", frames_zip(images))
     started = time.perf_counter()
-    asset = client.upload(project, f"{name}.zip", frames_zip(images))
+    asset = client.upload(project, *upload)
     asset = wait_ready(client, asset["id"])
     ingest_s = time.perf_counter() - started
     if asset["status"] != "ready" or asset["num_frames"] != len(images):
@@ -138,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help="DAVIS-layout folder")
     parser.add_argument("--sequences", help="comma-separated names (default: all)")
     parser.add_argument("--max-frames", type=int)
+    parser.add_argument(
+        "--mp4", action="store_true", help="upload each sequence as an H.264 mp4, not a zip"
+    )
     args = parser.parse_args(argv)
     root = args.root or davis_root()
     names = sequences(root, args.sequences.split(",") if args.sequences else None)
@@ -156,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _, labels = client.request("GET", f"/api/projects/{project}/labels/")
         label = int((labels["results"] if isinstance(labels, dict) else labels)[0]["id"])
         for name in names:
-            rows.append(run_sequence(client, project, label, root, name, args.max_frames))
+            rows.append(run_sequence(client, project, label, root, name, args.max_frames, args.mp4))
             row = rows[-1]
             print(
                 f"{name:20s} {row['frames']:4d} frames  J {row['J']:.3f}  copy {row['J_copy']:.3f}"
