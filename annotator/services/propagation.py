@@ -88,8 +88,8 @@ def start_propagation(
             f"the asset is {asset.status}: frames can be propagated once it is ready",
             "asset_not_ready",
         )
-    if not annotation.mask:
-        raise InvalidInput("the annotation has no mask to propagate", "no_mask")
+    if not annotation.mask or not annotation.area:
+        raise InvalidInput("the annotation has no mask to propagate (it is empty)", "no_mask")
     if end_frame is not None:
         if not 0 <= end_frame < asset.num_frames:
             raise InvalidInput(

@@ -120,3 +120,20 @@ def test_viewers_and_reviewers_cannot_propagate(
         if role in team:
             assert_error(_propagate(client_for(team[role]), video, annotation=keyframe.pk), 403)
     assert not Job.objects.filter(kind="propagate").exists()
+
+
+def test_an_empty_mask_cannot_be_propagated(
+    team: dict[str, Any], client_for: Any, video: Asset
+) -> None:
+    import numpy as np
+
+    empty = create_annotation(
+        asset=video,
+        frame=0,
+        label=team["label"],
+        mask=rle_of(np.zeros((64, 96), dtype=bool)),
+        author=team["owner"],
+    )
+    response = _propagate(client_for(team["owner"]), video, annotation=empty.pk)
+    assert_error(response, 400, "no_mask")
+    assert not Job.objects.filter(kind="propagate").exists()

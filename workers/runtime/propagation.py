@@ -155,8 +155,8 @@ def propagate_track(run: JobRun) -> None:
         run.result = {"skipped": "the asset was deleted"}
         return
     source = Annotation.objects.filter(pk=params.get("annotation"), asset=asset).first()
-    if source is None or not source.mask:
-        raise JobFailed("the annotation to propagate was deleted")
+    if source is None or not source.mask or not source.area:
+        raise JobFailed("the annotation to propagate was deleted or emptied meanwhile")
     track_rows = Annotation.objects.filter(asset=asset, track=source.track)
     keys = set(keyframes(track_rows).values_list("frame", flat=True))
     segments = plan(
@@ -215,7 +215,8 @@ def _blended(
             held.append(result)
         else:
             writer.add(result)
-    if closing is None or not closing.mask:  # gone meanwhile: the forward run alone
+    if closing is None or not closing.mask or not closing.area:
+        # Gone (or emptied) meanwhile: the forward run alone.
         for result in held:
             writer.add(result)
         return
