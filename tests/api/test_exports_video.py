@@ -26,6 +26,7 @@ from annotator.models import Annotation, Asset, Frame, Project
 from annotator.services.annotations import create_annotation
 from formats.rle import encode_mask
 from tests.conftest import wait_for_job
+from tests.workers.runtime.import_helpers import export_zip
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -112,16 +113,6 @@ def video(team: dict[str, Any]) -> Asset:
     return asset
 
 
-def export(client: Any, project_id: int, body: dict[str, Any]) -> zipfile.ZipFile:
-    response = client.post(f"/api/projects/{project_id}/exports/", body, format="json")
-    assert response.status_code == 202, response.content
-    job = wait_for_job(response.json()["job"])
-    assert job.status == "done", job.error
-    download = client.get(job.result["download"])
-    assert download.status_code == 200
-    return zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
-
-
 def folder_of(asset: Asset) -> str:
     return f"{asset.pk}_walk"
 
@@ -129,7 +120,7 @@ def folder_of(asset: Asset) -> str:
 def test_coco_lists_each_frame_with_its_image_and_tracks(
     celery_worker: Any, team: dict[str, Any], video: Asset, client_for: Any, tmp_path: Path
 ) -> None:
-    archive = export(
+    archive = export_zip(
         client_for(team["viewer"]), team["project"].pk, {"format": "coco", "include_images": True}
     )
     archive.extract("annotations.json", tmp_path)
@@ -155,7 +146,7 @@ def test_coco_lists_each_frame_with_its_image_and_tracks(
 def test_davis_writes_one_indexed_png_per_frame(
     celery_worker: Any, team: dict[str, Any], video: Asset, client_for: Any
 ) -> None:
-    archive = export(
+    archive = export_zip(
         client_for(team["owner"]), team["project"].pk, {"format": "davis", "include_images": True}
     )
     folder = folder_of(video)
@@ -180,17 +171,17 @@ def test_masks_yolo_and_native_name_every_frame(
 ) -> None:
     client = client_for(team["owner"])
     folder = folder_of(video)
-    masks = export(client, team["project"].pk, {"format": "masks"})
+    masks = export_zip(client, team["project"].pk, {"format": "masks"})
     for frame in range(3):
         mapping = json.loads(masks.read(f"masks/instances/{folder}/{frame:05d}.json"))
         assert sorted(i["track"] for i in mapping["instances"].values()) == sorted(
             track_masks(frame)
         )
-    yolo = export(client, team["project"].pk, {"format": "yolo-seg"})
+    yolo = export_zip(client, team["project"].pk, {"format": "yolo-seg"})
     assert sorted(n for n in yolo.namelist() if n.startswith("labels/")) == [
         f"labels/{folder}/{frame:05d}.txt" for frame in range(3)
     ]
-    native = export(client, team["project"].pk, {"format": "native"})
+    native = export_zip(client, team["project"].pk, {"format": "native"})
     lines = [json.loads(line) for line in native.read("annotations.jsonl").splitlines()]
     assert sorted((r["frame_index"], r["track"]) for r in lines) == [
         (0, 4),
@@ -219,7 +210,7 @@ def test_native_round_trip_keeps_frames_and_tracks(
     celery_worker: Any, team: dict[str, Any], video: Asset, client_for: Any
 ) -> None:
     client = client_for(team["owner"])
-    archive = export(client, team["project"].pk, {"format": "native"})
+    archive = export_zip(client, team["project"].pk, {"format": "native"})
     target = client.post("/api/projects/", {"name": "Copy"}, format="json").json()
     copy = make_video(Project.objects.get(pk=target["id"]))
     job = _import(client, target["id"], archive)
@@ -248,7 +239,7 @@ def test_importing_frames_of_a_video_the_project_lacks_fails(
     celery_worker: Any, team: dict[str, Any], video: Asset, client_for: Any
 ) -> None:
     client = client_for(team["owner"])
-    archive = export(client, team["project"].pk, {"format": "native", "include_images": True})
+    archive = export_zip(client, team["project"].pk, {"format": "native", "include_images": True})
     target = client.post("/api/projects/", {"name": "Empty"}, format="json").json()
     job = _import(client, target["id"], archive)
     assert job.status == "failed" and job.error.startswith("missing_video:"), job.error
@@ -278,4 +269,4 @@ def test_davis_fails_the_job_past_255_objects(
     job = wait_for_job(response.json()["job"])
     assert job.status == "failed"
     assert job.error.startswith("too_many_objects:") and "crowd.mp4" in job.error, job.error
-    assert export(client, team["project"].pk, {"format": "coco"}).read("annotations.json")
+    assert export_zip(client, team["project"].pk, {"format": "coco"}).read("annotations.json")

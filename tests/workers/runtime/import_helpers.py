@@ -1,5 +1,6 @@
-"""Helpers of the import tests with a real worker: posting an import, building a COCO
-zip, and finding what an import stored in media storage."""
+"""Helpers of the export and import tests with a real worker: running an export through
+the API, posting an import, building a COCO zip, and finding what an import stored in
+media storage."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ from typing import Any
 from django.conf import settings
 
 from annotator.models import Job
+from tests.conftest import wait_for_job
+
+
+def export_zip(client: Any, project_id: int, body: dict[str, Any]) -> zipfile.ZipFile:
+    """Start an export through the API, wait for the worker, download the zip."""
+    response = client.post(f"/api/projects/{project_id}/exports/", body, format="json")
+    assert response.status_code == 202, response.content
+    job = wait_for_job(response.json()["job"])
+    assert job.status == "done", job.error
+    download = client.get(job.result["download"])
+    assert download.status_code == 200
+    return zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
 
 
 def media() -> Path:

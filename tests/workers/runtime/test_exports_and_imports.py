@@ -19,7 +19,12 @@ from pycocotools.coco import COCO
 from annotator.models import Annotation, Asset, Export, Job, JobStatus
 from formats.rle import encode_mask
 from tests.conftest import png_bytes, wait_for_job
-from tests.workers.runtime.import_helpers import files_of_content, media, post_import
+from tests.workers.runtime.import_helpers import (
+    export_zip,
+    files_of_content,
+    media,
+    post_import,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -72,16 +77,6 @@ def annotated(team: dict[str, Any], upload_image: Any, client_for: Any) -> dict[
     return {"assets": assets, "masks": masks, "annotations": created, "cat": second}
 
 
-def _export(client: Any, project_id: int, body: dict[str, Any]) -> zipfile.ZipFile:
-    response = client.post(f"/api/projects/{project_id}/exports/", body, format="json")
-    assert response.status_code == 202, response.content
-    job = wait_for_job(response.json()["job"])
-    assert job.status == "done", job.error
-    download = client.get(job.result["download"])
-    assert download.status_code == 200
-    return zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
-
-
 def test_coco_export_reads_back_pixel_for_pixel_with_pycocotools(
     celery_worker: Any,
     team: dict[str, Any],
@@ -89,7 +84,7 @@ def test_coco_export_reads_back_pixel_for_pixel_with_pycocotools(
     client_for: Any,
     tmp_path: Path,
 ) -> None:
-    archive = _export(client_for(team["viewer"]), team["project"].pk, {"format": "coco"})
+    archive = export_zip(client_for(team["viewer"]), team["project"].pk, {"format": "coco"})
     archive.extract("annotations.json", tmp_path)
     coco = COCO(str(tmp_path / "annotations.json"))
     assert len(coco.getImgIds()) == 2 and len(coco.getAnnIds()) == 3
@@ -104,16 +99,16 @@ def test_each_format_exports_and_filters_apply(
     celery_worker: Any, team: dict[str, Any], annotated: dict[str, Any], client_for: Any
 ) -> None:
     client = client_for(team["owner"])
-    masks = _export(client, team["project"].pk, {"format": "masks"})
+    masks = export_zip(client, team["project"].pk, {"format": "masks"})
     assert any(n.startswith("masks/semantic/") for n in masks.namelist())
-    yolo = _export(client, team["project"].pk, {"format": "yolo-seg", "include_images": True})
+    yolo = export_zip(client, team["project"].pk, {"format": "yolo-seg", "include_images": True})
     assert "data.yaml" in yolo.namelist() and any(n.startswith("images/") for n in yolo.namelist())
-    native = _export(
+    native = export_zip(
         client, team["project"].pk, {"format": "native", "review_status": ["accepted"]}
     )
     records = [json.loads(line) for line in native.read("annotations.jsonl").splitlines()]
     assert [r["id"] for r in records] == [annotated["annotations"]["m3"]["id"]]
-    only_cat = _export(
+    only_cat = export_zip(
         client, team["project"].pk, {"format": "native", "labels": [annotated["cat"]["id"]]}
     )
     records = [json.loads(line) for line in only_cat.read("annotations.jsonl").splitlines()]
@@ -124,7 +119,7 @@ def test_native_round_trip_into_a_new_project(
     celery_worker: Any, team: dict[str, Any], annotated: dict[str, Any], client_for: Any
 ) -> None:
     client = client_for(team["owner"])
-    first = _export(client, team["project"].pk, {"format": "native", "include_images": True})
+    first = export_zip(client, team["project"].pk, {"format": "native", "include_images": True})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as copy:
         for name in first.namelist():
@@ -139,7 +134,7 @@ def test_native_round_trip_into_a_new_project(
     job = wait_for_job(response.json()["job"])
     assert job.status == "done", job.error
     assert job.result["annotations"] == 3 and job.result["new_assets"] == 2
-    second = _export(client, target["id"], {"format": "native"})
+    second = export_zip(client, target["id"], {"format": "native"})
 
     def comparable(archive: zipfile.ZipFile) -> list[tuple[Any, ...]]:
         rows = [json.loads(line) for line in archive.read("annotations.jsonl").splitlines()]
@@ -268,7 +263,7 @@ def test_exports_are_for_members_only_and_expire(
     from annotator.services.exports import delete_expired_exports
 
     client = client_for(team["owner"])
-    _export(client, team["project"].pk, {"format": "coco"})
+    export_zip(client, team["project"].pk, {"format": "coco"})
     export = Export.objects.get()
     url = f"/api/exports/{export.pk}/download"
     assert client_for(team["outsider"]).get(url).status_code == 404
@@ -292,7 +287,7 @@ def test_a_bad_export_request_is_a_400(team: dict[str, Any], client_for: Any) ->
 
 
 def _native_export(client: Any, project_id: int) -> bytes:
-    archive = _export(client, project_id, {"format": "native", "include_images": True})
+    archive = export_zip(client, project_id, {"format": "native", "include_images": True})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as copy:
         for name in archive.namelist():
