@@ -86,7 +86,12 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(models.QueueItem)
 class QueueItemAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "asset", "frame", "score", "strategy", "leased_by"]
+    list_display = ["id", "project", "asset", "frame", "score", "done", "leased_by"]
+
+
+@admin.register(models.ProjectModel)
+class ProjectModelAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "version", "kind", "trained_on", "created"]
 
 
 @admin.register(models.Export)

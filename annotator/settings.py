@@ -251,6 +251,14 @@ VIDEO_MAX_FRAMES = env_int("VIDEO_MAX_FRAMES", 20_000, minimum=1)
 VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 4096 * 2160, minimum=1)
 VIDEO_ZIP_MAX_MEMBERS = env_int("VIDEO_ZIP_MAX_MEMBERS", 25_000, minimum=1)
 VIDEO_ZIP_MAX_MB = env_int("VIDEO_ZIP_MAX_MB", 8192, minimum=1)
+# The learning loop: a new model is trained after this many new or changed labels (a
+# project may set its own, 0 = only when asked); a queue item is leased for this long; of
+# a video, every QUEUE_VIDEO_STRIDE-th frame is a queue candidate.
+LEARNING_RETRAIN_AFTER = env_int("LEARNING_RETRAIN_AFTER", 5, minimum=0)
+QUEUE_LEASE_S = env_int("QUEUE_LEASE_S", 900, minimum=10)
+QUEUE_VIDEO_STRIDE = env_int("QUEUE_VIDEO_STRIDE", 10, minimum=1)
+# Each worker caches the project model's per-frame features on its local disk, up to this.
+FEATURE_CACHE_MB = env_int("FEATURE_CACHE_MB", 2048, minimum=1)
 
 # --- engines ---------------------------------------------------------------------------
 SAM_CHECKPOINT = env_str("SAM_CHECKPOINT") or None

@@ -27,6 +27,9 @@ EXPORT_PROJECT = "workers.export_project"
 IMPORT_DATASET = "workers.import_dataset"
 INGEST_VIDEO = "workers.ingest_video"
 PROPAGATE = "workers.propagate"
+TRAIN_MODEL = "workers.train_model"
+REFRESH_QUEUE = "workers.refresh_queue"
+PROPOSE = "workers.propose"
 
 TASK_QUEUES: dict[str, str] = {
     PREDICT: INTERACTIVE,
@@ -37,6 +40,9 @@ TASK_QUEUES: dict[str, str] = {
     IMPORT_DATASET: JOBS,
     INGEST_VIDEO: JOBS,
     PROPAGATE: JOBS,
+    TRAIN_MODEL: JOBS,
+    REFRESH_QUEUE: JOBS,
+    PROPOSE: JOBS,
 }
 
 #: Job kind (``Job.kind``, visible in the API) -> the task that runs it with ``(job_id,)``.
@@ -47,6 +53,9 @@ JOB_TASKS: dict[str, str] = {
     "import": IMPORT_DATASET,
     "ingest": INGEST_VIDEO,
     "propagate": PROPAGATE,
+    "train": TRAIN_MODEL,
+    "queue": REFRESH_QUEUE,
+    "proposals": PROPOSE,
 }
 
 

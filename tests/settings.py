@@ -23,3 +23,5 @@ if _worker_db:
     DATABASES["default"]["NAME"] = _worker_db
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# No automatic trainings behind tests' backs: the tests of retraining set it per project.
+LEARNING_RETRAIN_AFTER = 0

@@ -7,7 +7,8 @@ from .annotations import (
 )
 from .assets import Asset, AssetKind, AssetStatus, EmbeddingStatus, Frame
 from .exports import Export
-from .jobs import FINISHED_STATUSES, Job, JobStatus, QueueItem
+from .jobs import FINISHED_STATUSES, Job, JobStatus
+from .learning import ModelStatus, ProjectModel, QueueItem, QueueReason, QueueSkip
 from .projects import LabelClass, Membership, Project, Role
 
 __all__ = [
@@ -26,8 +27,12 @@ __all__ = [
     "JobStatus",
     "LabelClass",
     "Membership",
+    "ModelStatus",
     "Project",
+    "ProjectModel",
     "QueueItem",
+    "QueueReason",
+    "QueueSkip",
     "ReviewStatus",
     "Role",
 ]

@@ -1,4 +1,4 @@
-"""Background jobs with progress, and the active-learning queue."""
+"""Background jobs with progress."""
 
 from __future__ import annotations
 
@@ -65,30 +65,3 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
-
-
-class QueueItem(models.Model):
-    """Active-learning ranking: which asset/frame to label next, leased to one annotator
-    at a time."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queue_items")
-    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="queue_items")
-    frame = models.PositiveIntegerField(default=0)
-    score = models.FloatField()
-    strategy = models.CharField(max_length=32)
-    leased_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    lease_expires = models.DateTimeField(null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-score"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "asset", "frame", "strategy"], name="unique_queue_item"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.strategy} {self.score:.3f}: {self.asset_id}/{self.frame}"

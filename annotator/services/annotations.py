@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from annotator.errors import Conflict, InvalidInput
 from annotator.models import (
@@ -19,6 +20,12 @@ from annotator.models import (
     ReviewStatus,
 )
 from formats.rle import MaskError, mask_stats, validate_rle
+
+#: Annotations a machine wrote: a person's new mask makes them manual.
+MACHINE_SOURCES = (AnnotationSource.PROPAGATED, AnnotationSource.GENERATED)
+#: Review states that ask for a person's correction: a new mask answers them.
+REWORK_STATUSES = (ReviewStatus.NEEDS_REVIEW, ReviewStatus.REJECTED)
+MAX_REVIEW_COMMENT = 2000
 
 
 def frame_size(asset: Asset, frame: int) -> tuple[int, int]:
@@ -169,10 +176,10 @@ def update_annotation(
     version ``annotation`` was loaded with); otherwise ``Conflict`` carrying the current
     version.
 
-    A new mask on a propagated annotation, with no ``source`` given, makes it a manual
-    one: a person's correction, which propagation then treats as a keyframe and never
-    overwrites; on one flagged ``needs_review``, with no ``review_status`` given, it
-    makes it ``pending`` again.
+    A new mask on a propagated or generated annotation, with no ``source`` given, makes
+    it a manual one: a person's correction, which propagation then treats as a keyframe
+    and never overwrites; on one flagged ``needs_review`` or rejected, with no
+    ``review_status`` given, it makes it ``pending`` again.
 
     The conditional UPDATE is the lock: two writers with the same version cannot both
     win, on SQLite or PostgreSQL alike."""
@@ -185,10 +192,11 @@ def update_annotation(
         rle = check_mask(annotation.asset, annotation.frame, changes["mask"])
         stats = mask_stats(rle)
         fields.update(mask=rle, area=stats.area, bbox=stats.bbox)
-        if "source" not in changes and annotation.source == AnnotationSource.PROPAGATED:
+        if "source" not in changes and annotation.source in MACHINE_SOURCES:
             fields["source"] = AnnotationSource.MANUAL
-        if "review_status" not in changes and annotation.review_status == ReviewStatus.NEEDS_REVIEW:
-            # The flag asked a person to look; a new mask is their answer.
+        if "review_status" not in changes and annotation.review_status in REWORK_STATUSES:
+            # The flag (or a reviewer's rejection) asked a person to look; a new mask is
+            # their answer, to be reviewed again.
             fields["review_status"] = ReviewStatus.PENDING
     if "track" in changes:
         fields["track"] = claim_track(annotation.asset, changes["track"])
@@ -200,6 +208,8 @@ def update_annotation(
             raise InvalidInput("unknown review status", "invalid_review_status")
         fields["review_status"] = changes["review_status"]
         fields["reviewed_by"] = user
+        fields["reviewed_at"] = timezone.now()
+        fields["review_comment"] = str(changes.get("review_comment", ""))[:MAX_REVIEW_COMMENT]
     interaction = changes.get("interaction")
     with transaction.atomic():
         previous = Annotation.objects.select_for_update().filter(pk=annotation.pk).first()

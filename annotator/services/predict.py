@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError
 from annotator import task_routes
 from annotator.celery import app
 from annotator.errors import InvalidInput, Unavailable, WorkerFailed
-from annotator.models import Asset
+from annotator.models import Asset, LabelClass, ModelStatus, ProjectModel
 from annotator.redis_client import new_reply_key, queue_state, wait_reply
 from annotator.services.annotations import frame_size
 from formats.prompts import validate_engine, validate_prompts
@@ -21,6 +21,25 @@ from formats.prompts import validate_engine, validate_prompts
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 2
+
+
+def _prior_of(asset: Asset, label: Any) -> dict[str, Any] | None:
+    """What the worker needs for the project model's prior (``None`` before a model is
+    trained): the latest version and the label being drawn (``None``: any foreground)."""
+    if label is not None:
+        if isinstance(label, bool) or not isinstance(label, int):
+            raise InvalidInput("label must be a label id", "unknown_label")
+        if not LabelClass.objects.filter(pk=label, project_id=asset.project_id).exists():
+            raise InvalidInput("no such label in this project", "unknown_label")
+    version = (
+        ProjectModel.objects.filter(project_id=asset.project_id, status=ModelStatus.READY)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    if version is None:
+        return None
+    return {"project": asset.project_id, "version": version, "label": label}
 
 
 def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
@@ -41,6 +60,7 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
         raise InvalidInput("frame must be an integer", "invalid_frame")
     height, width = frame_size(asset, frame)
     prompts = validate_prompts(body, width, height)
+    prior = _prior_of(asset, body.get("label"))
     # One round trip: is a worker there, and how many clicks wait already?
     alive, backlog = queue_state(task_routes.INTERACTIVE)
     if not alive:
@@ -63,7 +83,7 @@ def request_prediction(asset: Asset, body: Any) -> dict[str, Any]:
         result = app.send_task(
             task_routes.PREDICT,
             args=[asset.pk, frame, engine, prompts],
-            kwargs={"reply_key": reply_key, "checksum": asset.checksum},
+            kwargs={"reply_key": reply_key, "checksum": asset.checksum, "prior": prior},
             ignore_result=True,  # the answer comes on the reply list, not the result backend
             # Logged instead of the prompts (a mask's RLE can be long; no need to format it).
             argsrepr=f"asset={asset.pk} frame={frame} engine={engine}",

@@ -12,6 +12,7 @@ from django.db.models import ProtectedError, RestrictedError
 from annotator.errors import Conflict, InvalidInput
 from annotator.models import Asset, Export, Job, LabelClass, Membership, Project, Role
 from annotator.services.assets import files_of_assets, remove_files_on_commit
+from annotator.services.project_model import model_folder
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Distinct default colours for labels created without one.
@@ -124,7 +125,9 @@ def delete_project(project: Project) -> None:
                 str(params[k]) for k in ("archive", "images") if (params or {}).get(k)
             )
         # Where the export job and the import upload store their files (by project id).
-        files.folders.update({f"exports/{project.pk}", f"imports/{project.pk}"})
+        files.folders.update(
+            {f"exports/{project.pk}", f"imports/{project.pk}", model_folder(project.pk)}
+        )
         project.delete()
         remove_files_on_commit(files)
 

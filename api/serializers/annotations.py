@@ -17,6 +17,9 @@ class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
     author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
+    reviewed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     interaction = serializers.SerializerMethodField()
 
     class Meta:
@@ -34,6 +37,9 @@ class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
             "source",
             "score",
             "review_status",
+            "review_comment",
+            "reviewed_by",
+            "reviewed_at",
             "author",
             "version",
             "interaction",

@@ -3,11 +3,16 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from annotator.models import Asset, AssetKind
+from annotator.services.progress import progress_of
 
 
 class AssetSerializer(serializers.ModelSerializer[Asset]):
     thumbnail = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField(
+        help_text="Annotation counts: annotations, pending, needs_review, accepted, rejected, "
+        "generated."
+    )
 
     class Meta:
         model = Asset
@@ -30,12 +35,16 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "metadata",
             "thumbnail",
             "image",
+            "progress",
             "created",
         ]
         read_only_fields = fields
 
     def get_thumbnail(self, asset: Asset) -> str | None:
         return f"/api/assets/{asset.pk}/thumbnail" if asset.thumbnail else None
+
+    def get_progress(self, asset: Asset) -> dict[str, int]:
+        return progress_of(asset)
 
     def get_image(self, asset: Asset) -> str:
         return f"/api/assets/{asset.pk}/frames/0/image"

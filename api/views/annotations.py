@@ -17,6 +17,7 @@ from annotator.services.annotations import (
     delete_annotation,
     update_annotation,
 )
+from annotator.services.project_model import note_labels_changed
 from api.access import Capability
 from api.params import query_int
 from api.permissions import OnProjectObject, review_or_annotate
@@ -55,7 +56,9 @@ class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annota
         return self.get_member_object(Asset.objects.all())
 
     def get_queryset(self) -> QuerySet[Annotation]:
-        queryset = self.asset.annotations.select_related("author").prefetch_related("interactions")
+        queryset = self.asset.annotations.select_related("author", "reviewed_by").prefetch_related(
+            "interactions"
+        )
         frame = query_int(
             self.request, "frame", "frame must be a non-negative integer", "invalid_frame"
         )
@@ -93,6 +96,7 @@ class AssetAnnotationListView(OnProjectObject, generics.ListCreateAPIView[Annota
             interaction=data.get("interaction"),
             track=data.get("track"),
         )
+        note_labels_changed(asset.project)
         return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
 
 
@@ -116,7 +120,9 @@ class AnnotationDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIVie
     }
 
     def get_queryset(self) -> QuerySet[Annotation]:
-        return self.member_objects(Annotation.objects.select_related("asset", "author"))
+        return self.member_objects(
+            Annotation.objects.select_related("asset", "author", "reviewed_by")
+        )
 
     @cached_property
     def changes(self) -> dict[str, Any]:
@@ -157,6 +163,7 @@ class AnnotationDetailView(OnProjectObject, generics.RetrieveUpdateDestroyAPIVie
             current = self.get_queryset().filter(pk=annotation.pk).first()
             exc.extra["current"] = AnnotationSerializer(current).data if current else None
             raise
+        note_labels_changed(updated.asset.project)
         return Response(AnnotationSerializer(updated).data)
 
     def perform_destroy(self, instance: Annotation) -> None:

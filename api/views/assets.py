@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from annotator.errors import TooLarge
 from annotator.models import Asset
 from annotator.services.assets import delete_asset, ingest_upload
+from annotator.services.progress import ORDERINGS, STATES, filter_and_order, with_progress
 from api.access import Capability
 from api.permissions import READ_ONLY, InProject, OnProjectObject
 from api.serializers.assets import AssetSerializer, AssetUploadSerializer, NeighborsSerializer
@@ -42,7 +43,20 @@ class OnAsset(OnProjectObject):
 @extend_schema_view(
     get=extend_schema(
         parameters=[
-            OpenApiParameter("kind", str, description="Only assets of this kind (`image`, ...).")
+            OpenApiParameter("kind", str, description="Only assets of this kind (`image`, ...)."),
+            OpenApiParameter(
+                "state",
+                str,
+                enum=list(STATES),
+                description="Only assets with no annotation (`unlabelled`) or with some in "
+                "this review state.",
+            ),
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=[f"{sign}{name}" for name in ORDERINGS for sign in ("", "-")],
+                description="Sort by a field or an annotation count (`-` reverses).",
+            ),
         ]
     )
 )
@@ -53,10 +67,13 @@ class AssetListView(InProject, generics.ListCreateAPIView[Asset]):
 
     def get_queryset(self) -> QuerySet[Asset]:
         queryset = self.project.assets.all()
-        kind = self.request.query_params.get("kind")
+        params = self.request.query_params
+        kind = params.get("kind")
         if kind:
             queryset = queryset.filter(kind=kind)
-        return queryset.order_by("id")
+        return filter_and_order(
+            with_progress(queryset), params.get("state"), params.get("ordering")
+        )
 
     @extend_schema(
         request={"multipart/form-data": AssetUploadSerializer}, responses=AssetSerializer

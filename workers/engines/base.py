@@ -46,6 +46,9 @@ class Prompts:
     ``box`` is ``(x0, y0, x1, y1)`` with ``x0 <= x1`` and ``y0 <= y1``.
     ``mask`` is the previous ``(H, W) bool`` result to refine, ``logits`` the previous
     prediction's low-resolution logits when the engine produced them.
+    ``prior`` is the project model's ``(H, W) float32`` probability in [0, 1] that a
+    pixel belongs to the object's label (``workers.learning``); engines that cannot use
+    it ignore it.
     Clicks are in the order the user gave them; the last click is the newest.
     """
 
@@ -54,6 +57,7 @@ class Prompts:
     scribbles: list[Scribble] = field(default_factory=list)
     mask: np.ndarray | None = None
     logits: np.ndarray | None = None
+    prior: np.ndarray | None = None
 
     def is_empty(self) -> bool:
         return not self.clicks and self.box is None and not self.scribbles and self.mask is None

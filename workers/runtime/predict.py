@@ -40,6 +40,7 @@ from workers.runtime.engine_pool import (
     get_engine,
     resolve_engine_name,
 )
+from workers.runtime.learning import click_prior
 
 logger = logging.getLogger(__name__)
 
@@ -139,12 +140,28 @@ def remember(memo: Memo | None) -> None:
         get_redis().set(memo[0], memo[1], ex=memo[2])
 
 
+def _click_prior(asset_id: int, frame: int, prior: dict[str, Any]) -> np.ndarray | None:
+    """The project model's probability map for the click's label, or ``None`` (no usable
+    model): a prior that cannot be computed never fails the click."""
+    try:
+        asset = Asset.objects.get(pk=asset_id)
+        return click_prior(
+            int(prior["project"]), int(prior["version"]), asset, frame, prior.get("label")
+        )
+    except Asset.DoesNotExist:
+        raise
+    except Exception:
+        logger.exception("the model prior of asset %s frame %s failed", asset_id, frame)
+        return None
+
+
 def run_prediction(
     asset_id: int,
     frame: int,
     engine: str,
     prompts: dict[str, Any],
     checksum: str | None = None,
+    prior: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Memo | None]:
     """Run one prediction; returns the API's response body (plus ``embedding`` and
     ``previous_mask``) and the :func:`result_memo` to write (the caller writes it, in
@@ -157,7 +174,10 @@ def run_prediction(
     Without a ``mask`` in ``prompts``, the result this server gave for the same prompts
     minus the newest click (kept ``SEQUENCE_TTL_S`` in Redis) is used as the previous
     mask, so each click refines the last result even for clients that only send clicks;
-    ``previous_mask`` says which: ``"sent"``, ``"remembered"`` or ``"none"``."""
+    ``previous_mask`` says which: ``"sent"``, ``"remembered"`` or ``"none"``.
+
+    ``prior``: ``{"project", "version", "label"}`` once the project has a trained model:
+    its probability map is the classical engine's extra prior (``workers.learning``)."""
     started = time.perf_counter()
     name = resolve_engine_name(engine)
     model_id = get_engine(name).model_id
@@ -174,7 +194,10 @@ def run_prediction(
     if remembered is not None:
         prompts = {**prompts, "mask": remembered}
         previous = "remembered"
-    prediction = get_engine(name).predict(state, prompts_from_json(prompts, scope))
+    engine_prompts = prompts_from_json(prompts, scope)
+    if prior and name == "classical":
+        engine_prompts.prior = _click_prior(asset_id, frame, prior)
+    prediction = get_engine(name).predict(state, engine_prompts)
     rle = encode_mask(prediction.mask)
     remember_logits(scope, rle, prediction.low_res_logits)
     payload = {
@@ -196,6 +219,7 @@ def predict(
     prompts: dict[str, Any],
     reply_key: str | None = None,
     checksum: str | None = None,
+    prior: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Click -> mask. Runs on the ``interactive`` queue; the web process waits on the
     Redis list ``reply_key`` (see ``annotator.redis_client.wait_reply``). Errors the user
@@ -204,7 +228,7 @@ def predict(
     ``checksum``: the asset's, so a cached state is found without a query."""
     memo = None
     try:
-        payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum)
+        payload, memo = run_prediction(asset_id, frame, engine, prompts, checksum, prior)
     except Asset.DoesNotExist:
         payload = {"error": "the asset no longer exists", "code": "not_found"}
     except EngineNotConfigured as exc:

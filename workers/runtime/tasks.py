@@ -9,6 +9,7 @@ from workers.runtime import (  # noqa: F401
     embed,
     exports,
     imports,
+    learning,
     lifecycle,
     liveness,
     predict,
