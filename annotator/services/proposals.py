@@ -1,4 +1,5 @@
-"""Proposals: the project model's masks on frames that have none, as a job."""
+"""Proposals: the project model's masks on frames that have none, as a job. A new run
+replaces the earlier proposals nobody has reviewed or edited."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 
 from annotator.errors import InvalidInput
-from annotator.models import Annotation, Asset, AssetStatus, Job, Project
+from annotator.models import (
+    Annotation,
+    AnnotationSource,
+    Asset,
+    AssetStatus,
+    Job,
+    Project,
+    ReviewStatus,
+)
 from annotator.services.jobs import start_job
 from annotator.services.project_model import latest_model
 from annotator.services.queue import candidate_frames
@@ -59,14 +69,26 @@ def start_proposals(project: Project, user: User | None, body: Any) -> Job:
         )
 
 
+def replaceable_proposals(rows: QuerySet[Annotation]) -> QuerySet[Annotation]:
+    """Earlier proposals nobody has acted on (still ``generated`` and waiting for review):
+    a new run replaces them, as a new propagation replaces its earlier masks."""
+    return rows.filter(
+        source=AnnotationSource.GENERATED,
+        review_status__in=[ReviewStatus.PENDING, ReviewStatus.NEEDS_REVIEW],
+    )
+
+
 def frames_to_propose(project_id: int, asset_ids: list[int] | None) -> list[tuple[int, int]]:
-    """``(asset id, frame)`` of the target frames that have no annotation at all: a
-    proposal never lands beside a person's work (or an earlier proposal)."""
+    """``(asset id, frame)`` of the target frames with no annotation but earlier
+    proposals nobody acted on: a proposal never lands beside a person's work."""
     assets = Asset.objects.filter(project_id=project_id, status=AssetStatus.READY)
     if asset_ids is not None:
         assets = assets.filter(pk__in=asset_ids)
+    rows = Annotation.objects.filter(asset__in=assets)
     taken = set(
-        Annotation.objects.filter(asset__in=assets).values_list("asset_id", "frame").distinct()
+        rows.exclude(pk__in=replaceable_proposals(rows).values("pk"))
+        .values_list("asset_id", "frame")
+        .distinct()
     )
     return [
         (asset.pk, frame)

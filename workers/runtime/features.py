@@ -17,8 +17,20 @@ import numpy as np
 from django.conf import settings
 
 from annotator.models import Asset
+from workers.engines.embedding_cache import embedding_key
 from workers.learning.features import FEATURE_VERSION, frame_features
-from workers.runtime.engine_pool import frame_rgb
+from workers.learning.sam_features import embedding_features
+from workers.runtime.engine_pool import frame_rgb, get_cache, get_engine
+
+#: Model kinds: the weight-free pixel classifier, or its head on SAM embeddings too.
+PIXEL = "pixel"
+SAM_HEAD = "sam-head"
+
+
+def model_kind() -> str:
+    """The kind a new version is trained as: on SAM's embeddings when SAM is configured."""
+    return SAM_HEAD if settings.SAM_CHECKPOINT else PIXEL
+
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -35,14 +47,34 @@ def _path(asset: Asset, frame: int) -> Path:
     return cache_dir() / str(asset.pk) / f"{frame}-{(asset.checksum or 'x')[:16]}.npy"
 
 
-def frame_and_features(asset: Asset, frame: int) -> tuple[np.ndarray, np.ndarray]:
+def frame_and_features(
+    asset: Asset, frame: int, kind: str = PIXEL
+) -> tuple[np.ndarray, np.ndarray]:
     """``(image, features)`` of one frame: the image read from storage, the features
     from the cache or computed (and cached)."""
     image = frame_rgb(asset, frame)
-    return image, features_of(asset, frame, image)
+    return image, features_of(asset, frame, image, kind)
 
 
-def features_of(asset: Asset, frame: int, image: np.ndarray | None = None) -> np.ndarray:
+def features_of(
+    asset: Asset, frame: int, image: np.ndarray | None = None, kind: str = PIXEL
+) -> np.ndarray:
+    """The features a model of ``kind`` sees on one frame: the filter bank, plus for a
+    ``sam-head`` SAM's embedding of the frame (from the engine's cache, shared with
+    clicks; computed there when missing)."""
+    pixel = _pixel_features(asset, frame, image)
+    if kind != SAM_HEAD:
+        return pixel
+    if image is None:
+        image = frame_rgb(asset, frame)
+    engine = get_engine("sam")
+    key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
+    state, _ = get_cache("sam").get_state(key, lambda: image)
+    sam = embedding_features(state.features, state.input_size, image.shape[:2])
+    return np.concatenate([pixel, sam], axis=-1)
+
+
+def _pixel_features(asset: Asset, frame: int, image: np.ndarray | None) -> np.ndarray:
     path = _path(asset, frame)
     try:
         return np.load(path).astype(np.float32)

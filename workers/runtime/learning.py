@@ -39,7 +39,7 @@ from annotator.services.project_model import (
     latest_model,
     model_folder,
 )
-from annotator.services.proposals import frames_to_propose
+from annotator.services.proposals import frames_to_propose, replaceable_proposals
 from annotator.services.queue import add_new_assets, start_refresh
 from formats.rle import decode_mask, encode_mask
 from workers.engines.embedding_cache import embedding_key
@@ -55,7 +55,7 @@ from workers.learning.features import frame_descriptor
 from workers.learning.proposals import prior_for, propose
 from workers.learning.selection import frame_scores, rank
 from workers.runtime.engine_pool import get_cache, get_engine
-from workers.runtime.features import features_of, frame_and_features
+from workers.runtime.features import features_of, frame_and_features, model_kind
 from workers.runtime.lifecycle import JobFailed, JobRun, job_task
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _scribbles(annotation_ids: list[int]) -> dict[int, list[tuple[np.ndarray, bo
 
 
 def _training_frames(
-    run: JobRun, project_id: int
+    run: JobRun, project_id: int, kind: str
 ) -> tuple[list[tuple[int, int]], list[TrainingFrame], list[int], int]:
     """Every labelled frame as a :class:`TrainingFrame`; the label ids (class k is
     ``classes[k - 1]``) and the number of label annotations."""
@@ -128,7 +128,7 @@ def _training_frames(
         asset = assets.get(asset_id)
         if asset is None:
             continue
-        image, features = frame_and_features(asset, frame)
+        image, features = frame_and_features(asset, frame, kind)
         height, width = image.shape[:2]
         masks: list[tuple[np.ndarray, int]] = []
         strokes: list[tuple[np.ndarray, int]] = []
@@ -179,7 +179,8 @@ def train_model(run: JobRun) -> None:
     frames, store it, and refresh the queue with it."""
     started = time.perf_counter()
     project_id = run.job.project_id
-    keys, frames, classes, num_labels = _training_frames(run, project_id)
+    kind = model_kind()
+    keys, frames, classes, num_labels = _training_frames(run, project_id, kind)
     run.progress(0.65, "measuring on held-back frames")
     metrics = _metrics(frames, classes)
     run.progress(0.85, f"training on {len(frames)} frames")
@@ -200,6 +201,7 @@ def train_model(run: JobRun) -> None:
         ProjectModel.objects.create(
             project=project,
             version=version,
+            kind=kind,
             trained_on=len(frames),
             num_labels=num_labels,
             metrics=metrics,
@@ -209,6 +211,7 @@ def train_model(run: JobRun) -> None:
         run.finish_in_transaction(
             {
                 "version": version,
+                "kind": kind,
                 "trained_on": len(frames),
                 "num_labels": num_labels,
                 "metrics": metrics,
@@ -254,6 +257,7 @@ def refresh_queue(run: JobRun) -> None:
     add_new_assets(project)
     row = latest_model(project)
     model = load_model(row) if row is not None else None
+    kind = row.kind if row is not None else "pixel"
     labelled = labelled_frames(project)
     items = list(
         QueueItem.objects.filter(project=project, done=False, reason=QueueReason.MODEL)
@@ -264,14 +268,14 @@ def refresh_queue(run: JobRun) -> None:
     items = [item for item in items if (item.asset_id, item.frame) not in labelled]
     assets = Asset.objects.in_bulk({asset_id for asset_id, _ in labelled})
     labelled_descriptors = [
-        frame_descriptor(features_of(assets[asset_id], frame))
+        frame_descriptor(features_of(assets[asset_id], frame, kind=kind))
         for asset_id, frame in sorted(labelled)
         if asset_id in assets
     ]
     progress = _Progress(run, 0.0, 0.95, len(items))
     scores, descriptors = [], []
     for item in items:
-        image, features = frame_and_features(item.asset, item.frame)
+        image, features = frame_and_features(item.asset, item.frame, kind)
         seed = int(hashlib.sha1(f"{item.asset_id}:{item.frame}".encode()).hexdigest()[:8], 16)
         scores.append(frame_scores(model, features, image, seed))
         descriptors.append(frame_descriptor(features))
@@ -315,7 +319,8 @@ def _classical_state(asset: Asset, frame: int, image: np.ndarray) -> tuple[Any, 
 @job_task(task_routes.PROPOSE)
 def propose_masks(run: JobRun) -> None:
     """The model's masks, refined by the classical engine, on target frames that have no
-    annotation: ``source: generated``, ``review_status: pending``, ``score``."""
+    annotation: ``source: generated``, ``review_status: pending``, ``score``. Earlier
+    proposals nobody acted on are replaced, frame by frame, in the same transaction."""
     params = run.job.params
     project_id = run.job.project_id
     row = ProjectModel.objects.filter(
@@ -329,10 +334,10 @@ def propose_masks(run: JobRun) -> None:
     assets = Asset.objects.in_bulk({asset_id for asset_id, _ in targets})
     tracks: dict[tuple[int, int], int] = {}
     progress = _Progress(run, 0.0, 0.99, len(targets))
-    written = frames_done = 0
+    written = frames_done = replaced = 0
     for asset_id, frame in targets:
         asset = assets[asset_id]
-        image, features = frame_and_features(asset, frame)
+        image, features = frame_and_features(asset, frame, row.kind)
         height, width = image.shape[:2]
         proba = upsample_proba(model.predict_proba(features), height, width)
         engine, state = _classical_state(asset, frame, image)
@@ -343,8 +348,12 @@ def propose_masks(run: JobRun) -> None:
         ]
         with transaction.atomic():
             run.hold()
-            if Annotation.objects.filter(asset_id=asset_id, frame=frame).exists():
+            rows = Annotation.objects.filter(asset_id=asset_id, frame=frame)
+            earlier = replaceable_proposals(rows)
+            if rows.exclude(pk__in=earlier.values("pk")).exists():
                 proposals = []  # annotated meanwhile: never beside a person's work
+            else:
+                replaced += earlier.delete()[1].get("annotator.Annotation", 0)
             for proposal in proposals:
                 label = model.classes[proposal.label_index - 1]
                 created = create_annotation(
@@ -362,7 +371,12 @@ def propose_masks(run: JobRun) -> None:
                 written += 1
         frames_done += 1
         progress.step(f"frame {frames_done}/{len(targets)}: {written} proposals")
-    run.result = {"frames": frames_done, "proposals": written, "model_version": row.version}
+    run.result = {
+        "frames": frames_done,
+        "proposals": written,
+        "replaced": replaced,
+        "model_version": row.version,
+    }
 
 
 # --- the prior of a click ------------------------------------------------------------------
@@ -385,7 +399,7 @@ def click_prior(
     if label is not None and label not in model.classes:
         return None
     if proba is None:
-        image, features = frame_and_features(asset, frame)
+        image, features = frame_and_features(asset, frame, row.kind)
         proba = upsample_proba(model.predict_proba(features), *image.shape[:2]).astype(np.float16)
         with _memory_lock:
             _priors[key] = proba
