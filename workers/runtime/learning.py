@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
+import cv2
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -51,15 +52,17 @@ from workers.learning.classifier import (
     train,
     upsample_proba,
 )
-from workers.learning.features import frame_descriptor
+from workers.learning.features import FEATURE_NAMES, frame_descriptor
 from workers.learning.proposals import prior_for, propose
 from workers.learning.selection import frame_scores, rank
 from workers.runtime.engine_pool import get_cache, get_engine
-from workers.runtime.features import features_of, frame_and_features, model_kind
+from workers.runtime.features import SAM_HEAD, features_of, frame_and_features, model_kind
 from workers.runtime.lifecycle import JobFailed, JobRun, job_task
 
 logger = logging.getLogger(__name__)
 
+#: Channels of the filter features (a ``sam-head`` model's first ones).
+FEATURE_CHANNELS = len(FEATURE_NAMES)
 #: Labelled frames held back to measure a version (the rest train it), at least 3 frames.
 HOLD_OUT_SHARE = 0.2
 #: Seconds between progress reports.
@@ -228,11 +231,18 @@ _priors: OrderedDict[tuple[str, int, int, str], np.ndarray] = OrderedDict()
 _memory_lock = threading.Lock()
 
 
+def _memory_key(row: ProjectModel) -> str:
+    # The row's creation time too: ids and file names come back in a rolled-back test
+    # database, and a model must never be taken for another one.
+    return f"{row.pk}:{row.created.isoformat()}:{row.path}"
+
+
 def load_model(row: ProjectModel) -> PixelModel:
+    key = _memory_key(row)
     with _memory_lock:
-        model = _models.get(row.path)
+        model = _models.get(key)
         if model is not None:
-            _models.move_to_end(row.path)
+            _models.move_to_end(key)
             return model
     try:
         with default_storage.open(row.path, "rb") as stream:
@@ -240,13 +250,41 @@ def load_model(row: ProjectModel) -> PixelModel:
     except (FileNotFoundError, OSError):
         raise JobFailed(f"model version {row.version} has no stored file") from None
     with _memory_lock:
-        _models[row.path] = model
+        _models[key] = model
         while len(_models) > MODELS_IN_MEMORY:
             _models.popitem(last=False)
     return model
 
 
 # --- queue -------------------------------------------------------------------------------
+
+
+class _FixedEmbedding:
+    """A ``sam-head`` model as the sensitivity score sees it: the perturbed images get
+    filter features only (re-encoding each with SAM would cost seconds), so the frame's
+    own SAM channels, resized to their size, are appended. Sensitivity then measures how
+    much the prediction moves with the imaging conditions the filters see."""
+
+    def __init__(self, model: PixelModel, features: np.ndarray, pixel_channels: int) -> None:
+        self.model = model
+        self.classes = model.classes
+        self.sam = features[..., pixel_channels:]
+        self.pixel_channels = pixel_channels
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        if features.shape[-1] != self.pixel_channels:
+            return self.model.predict_proba(features)
+        h, w = features.shape[:2]
+        sam = self.sam
+        if sam.shape[:2] != (h, w):
+            sam = np.stack(
+                [
+                    cv2.resize(sam[..., c], (w, h), interpolation=cv2.INTER_LINEAR)
+                    for c in range(sam.shape[-1])
+                ],
+                axis=-1,
+            )
+        return self.model.predict_proba(np.concatenate([features, sam], axis=-1))
 
 
 @job_task(task_routes.REFRESH_QUEUE)
@@ -277,7 +315,10 @@ def refresh_queue(run: JobRun) -> None:
     for item in items:
         image, features = frame_and_features(item.asset, item.frame, kind)
         seed = int(hashlib.sha1(f"{item.asset_id}:{item.frame}".encode()).hexdigest()[:8], 16)
-        scores.append(frame_scores(model, features, image, seed))
+        scorer: Any = model
+        if model is not None and kind == SAM_HEAD:
+            scorer = _FixedEmbedding(model, features, FEATURE_CHANNELS)
+        scores.append(frame_scores(scorer, features, image, seed))
         descriptors.append(frame_descriptor(features))
         progress.step(f"scored {len(scores)}/{len(items)} frames")
     width = len(descriptors[0]) if descriptors else 1
@@ -390,7 +431,7 @@ def click_prior(
     row = ProjectModel.objects.filter(project_id=project_id, version=version).first()
     if row is None:
         return None
-    key = (row.path, asset.pk, frame, asset.checksum or "")
+    key = (_memory_key(row), asset.pk, frame, asset.checksum or "")
     with _memory_lock:
         proba = _priors.get(key)
         if proba is not None:

@@ -72,3 +72,44 @@ def test_train_refresh_propose_round_trip(team: dict[str, Any], own_media: None)
     prior = click_prior(team["project"].pk, 1, asset, 2, None)
     assert prior is not None and prior.shape == masks[2].shape
     assert prior[masks[2]].mean() > 0.6 > prior[~masks[2]].mean()
+
+
+def test_with_sam_configured_the_model_is_a_head_on_sams_embeddings(
+    team: dict[str, Any], own_media: None, settings: Any, tiny_sam_checkpoint: Any
+) -> None:
+    """``sam-head``: trained on the filter features and SAM's embedding; the queue's
+    scores (sensitivity included) and the proposals use the same features."""
+    from workers.runtime import engine_pool
+
+    settings.SAM_CHECKPOINT, settings.SAM_MODEL_TYPE = str(tiny_sam_checkpoint), "tiny"
+    engine_pool._engines.clear()
+    engine_pool._caches.clear()
+    try:
+        frames, masks = disc_frames(6)
+        asset = make_video(team["project"], frames)
+        create_annotation(
+            asset=asset,
+            frame=0,
+            label=team["label"],
+            mask=rle_of(masks[0]),
+            author=team["annotator"],
+        )
+        job = start_training(team["project"], team["owner"])
+        train_model(job.pk)
+        job.refresh_from_db()
+        assert job.status == "done", job.error
+        assert ProjectModel.objects.get(project=team["project"]).kind == "sam-head"
+        refresh = Job.objects.filter(kind="queue").latest("id")
+        refresh_queue(refresh.pk)
+        refresh.refresh_from_db()
+        assert refresh.status == "done", refresh.error
+        scored = QueueItem.objects.filter(project=team["project"], done=False)
+        assert scored.count() == 5 and all(item.model_version == 1 for item in scored)
+        proposals = start_proposals(team["project"], team["owner"], {})
+        propose_masks(proposals.pk)
+        proposals.refresh_from_db()
+        assert proposals.status == "done", proposals.error
+        assert proposals.result["proposals"] >= 4
+    finally:
+        engine_pool._engines.clear()
+        engine_pool._caches.clear()
