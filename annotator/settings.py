@@ -257,6 +257,8 @@ VIDEO_ZIP_MAX_MB = env_int("VIDEO_ZIP_MAX_MB", 8192, minimum=1)
 LEARNING_RETRAIN_AFTER = env_int("LEARNING_RETRAIN_AFTER", 5, minimum=0)
 QUEUE_LEASE_S = env_int("QUEUE_LEASE_S", 900, minimum=10)
 QUEUE_VIDEO_STRIDE = env_int("QUEUE_VIDEO_STRIDE", 10, minimum=1)
+# The first queue/next of a project waits this long for its first ranking.
+QUEUE_RANK_WAIT_S = env_int("QUEUE_RANK_WAIT_S", 30, minimum=0)
 # Each worker caches the project model's per-frame features on its local disk, up to this.
 FEATURE_CACHE_MB = env_int("FEATURE_CACHE_MB", 2048, minimum=1)
 

@@ -25,3 +25,5 @@ if _worker_db:
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # No automatic trainings behind tests' backs: the tests of retraining set it per project.
 LEARNING_RETRAIN_AFTER = 0
+# The first queue/next does not wait for a ranking no test worker may ever run.
+QUEUE_RANK_WAIT_S = 0

@@ -9,6 +9,7 @@ PostgreSQL (the second waits for the first's row lock, then finds it taken) and 
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -97,6 +98,19 @@ def start_refresh(project: Project, user: User | None) -> Job:
         return start_job(project=project, kind="queue", user=user)
 
 
+def _await_first_ranking(project: Project) -> None:
+    """A project's first ranking (the ``queue`` job that ``add_new_assets`` started) is
+    waited for, up to ``QUEUE_RANK_WAIT_S``: without it the first item would be a random
+    one, and the first label decides how good the first model is (the ranking picks the
+    most typical frame). Later calls never wait: an older ranking is good enough."""
+    deadline = time.monotonic() + settings.QUEUE_RANK_WAIT_S
+    jobs = Job.objects.filter(project=project, kind="queue")
+    while time.monotonic() < deadline:
+        if jobs.filter(status=JobStatus.DONE).exists() or not _refresh_pending(project):
+            return
+        time.sleep(0.2)
+
+
 def _live(now: object) -> Q:
     return Q(leased_by__isnull=False, lease_expires__gt=now)
 
@@ -132,6 +146,8 @@ def next_item(project: Project, user: User, strategy: str | None) -> QueueItem |
     directly, imported) is closed and passed over."""
     strategy = check_strategy(strategy)
     add_new_assets(project)
+    if strategy != "random":
+        _await_first_ranking(project)
     now = timezone.now()
     mine = (
         QueueItem.objects.filter(project=project, done=False, leased_by=user, lease_expires__gt=now)
