@@ -54,6 +54,7 @@ urlpatterns = [
     path("projects/<id:pk>/queue/next/", queue.QueueNextView.as_view(), name="queue-next"),
     path("queue/<id:pk>/complete/", queue.QueueCompleteView.as_view(), name="queue-complete"),
     path("queue/<id:pk>/skip/", queue.QueueSkipView.as_view(), name="queue-skip"),
+    path("queue/<id:pk>/release/", queue.QueueReleaseView.as_view(), name="queue-release"),
     path("projects/<id:pk>/proposals/", proposals.ProposalsView.as_view(), name="proposals"),
     path("projects/<id:pk>/review/", review.ReviewListView.as_view(), name="review"),
     path("annotations/<id:pk>/review/", review.ReviewView.as_view(), name="annotation-review"),

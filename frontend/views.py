@@ -70,6 +70,16 @@ def project(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The learning loop's numbers (pages/dashboard.ts draws them from the API)."""
+    return render(
+        request,
+        "frontend/dashboard.html",
+        {"title": "Dashboard", "page": "dashboard", "project_id": project_id},
+    )
+
+
+@login_required
 def workspace(request: HttpRequest, project_id: int, asset_id: int) -> HttpResponse:
     return render(
         request,

@@ -11,6 +11,7 @@ from annotator.models import (
     Annotation,
     AnnotationSource,
     Asset,
+    AssetStatus,
     Project,
     ReviewStatus,
 )
@@ -89,7 +90,9 @@ def dashboard(project: Project) -> dict[str, Any]:
     assets = project.assets.all()
     return {
         "assets": assets.count(),
-        "frames": int(assets.aggregate(n=Sum("num_frames"))["n"] or 0),
+        "frames": int(
+            assets.filter(status=AssetStatus.READY).aggregate(n=Sum("num_frames"))["n"] or 0
+        ),
         "frames_labelled": label_annotations(project)
         .values("asset_id", "frame")
         .distinct()

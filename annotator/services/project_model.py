@@ -82,10 +82,17 @@ def set_retrain_after(project: Project, value: Any) -> None:
 
 
 def labels_since(project: Project, model: ProjectModel | None) -> int:
-    """Labels added or changed since ``model`` was trained (all of them without one)."""
+    """Labels added or changed since ``model`` was trained (all of them without one).
+
+    Counted from when its training job started, not when the version was stored: a
+    label written while it trained is not in it (one read just after the start is
+    counted as well, which only brings the next training closer)."""
     labels = label_annotations(project)
     if model is not None:
-        labels = labels.filter(updated__gt=model.created)
+        started = None
+        if model.job_id is not None:
+            started = Job.objects.filter(pk=model.job_id).values_list("started", flat=True).first()
+        labels = labels.filter(updated__gt=started or model.created)
     return labels.count()
 
 
@@ -99,14 +106,23 @@ def _training_job(project: Project) -> Job | None:
     )
 
 
+def _last_training_failed(project: Project) -> bool:
+    last = Job.objects.filter(project=project, kind="train").order_by("-id").first()
+    return last is not None and last.status == JobStatus.FAILED
+
+
 def start_training(project: Project, user: User | None, *, auto: bool = False) -> Job:
-    """A ``train`` job (the one already queued or running, if any: one at a time)."""
-    running = _training_job(project)
-    if running is not None:
-        return running
-    if not label_annotations(project).exists():
-        raise InvalidInput("the project has no labels yet: annotate a frame first", "no_labels")
+    """A ``train`` job (the one already queued or running, if any: one at a time).
+
+    The check and the start are one step under the project's row lock (SQLite: one
+    writer): two label writes reaching ``retrain_after`` together start one job."""
     with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        running = _training_job(project)
+        if running is not None:
+            return running
+        if not label_annotations(project).exists():
+            raise InvalidInput("the project has no labels yet: annotate a frame first", "no_labels")
         return start_job(project=project, kind="train", user=user, params={"auto": auto})
 
 
@@ -142,8 +158,8 @@ def model_state(project: Project) -> dict[str, Any]:
         status = "training"
     elif latest is not None:
         status = "ready"
-    elif history:
-        status = "failed"
+    elif history or _last_training_failed(project):
+        status = "failed"  # no version to use: say why instead of "none"
     else:
         status = "none"
     return {

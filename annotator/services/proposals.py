@@ -29,8 +29,10 @@ MAX_IDS = 10_000
 def _ids(value: Any, name: str) -> list[int] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or len(value) > MAX_IDS:
-        raise InvalidInput(f"{name} must be a list of ids", f"invalid_{name}")
+    if not isinstance(value, list) or not value or len(value) > MAX_IDS:
+        raise InvalidInput(
+            f"{name} must be a non-empty list of ids (leave it out for all)", f"invalid_{name}"
+        )
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
             raise InvalidInput(f"{name} must be a list of ids", f"invalid_{name}")

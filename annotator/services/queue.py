@@ -15,19 +15,22 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from annotator.errors import Conflict, InvalidInput
 from annotator.models import (
+    Annotation,
     Asset,
     AssetStatus,
     Job,
     JobStatus,
+    Membership,
     Project,
     QueueItem,
     QueueReason,
     QueueSkip,
+    ReviewStatus,
 )
 from annotator.services.jobs import start_job
 from annotator.services.project_model import labelled_frames
@@ -103,8 +106,14 @@ def _await_first_ranking(project: Project) -> None:
     waited for, up to ``QUEUE_RANK_WAIT_S``: without it the first item would be a random
     one, and the first label decides how good the first model is (the ranking picks the
     most typical frame). Later calls never wait: an older ranking is good enough."""
-    deadline = time.monotonic() + settings.QUEUE_RANK_WAIT_S
     jobs = Job.objects.filter(project=project, kind="queue")
+    first = jobs.order_by("id").values_list("created", flat=True).first()
+    if first is None:
+        return
+    # Counted from the first ranking's start, not per call: with no worker to run it,
+    # only the first calls wait, never every call.
+    age = (timezone.now() - first).total_seconds()
+    deadline = time.monotonic() + settings.QUEUE_RANK_WAIT_S - age
     while time.monotonic() < deadline:
         if jobs.filter(status=JobStatus.DONE).exists() or not _refresh_pending(project):
             return
@@ -131,7 +140,14 @@ def _lease(item_id: int, user: User, strategy: str, now: object) -> bool:
 def _open_for(project: Project, user: User, now: object) -> QuerySet[QueueItem]:
     return (
         QueueItem.objects.filter(project=project, done=False)
-        .filter(Q(assigned_to__isnull=True) | Q(assigned_to=user))
+        # Rework goes to its author; to anyone once the author has left the project.
+        .filter(
+            Q(assigned_to__isnull=True)
+            | Q(assigned_to=user)
+            | ~Exists(
+                Membership.objects.filter(project=project, user_id=OuterRef("assigned_to_id"))
+            )
+        )
         .exclude(_live(now))
         .exclude(skipped__user=user)
     )
@@ -178,6 +194,10 @@ def next_item(project: Project, user: User, strategy: str | None) -> QueueItem |
         if not candidates:
             return None
         for pk, asset_id, frame, reason in candidates:
+            if reason == QueueReason.REWORK and not _still_rejected(asset_id, frame):
+                # Accepted after all, or corrected outside the queue: nothing to rework.
+                QueueItem.objects.filter(pk=pk, done=False).update(done=True, updated=now)
+                continue
             if reason != QueueReason.REWORK:
                 if labelled is None:
                     labelled = labelled_frames(project)
@@ -189,11 +209,24 @@ def next_item(project: Project, user: User, strategy: str | None) -> QueueItem |
     return None
 
 
+def _still_rejected(asset_id: int, frame: int) -> bool:
+    return Annotation.objects.filter(
+        asset_id=asset_id, frame=frame, review_status=ReviewStatus.REJECTED
+    ).exists()
+
+
 def _holder_check(item: QueueItem, user: User) -> None:
     now = timezone.now()
     held = item.leased_by_id is not None and item.lease_expires and item.lease_expires > now
     if held and item.leased_by_id != user.pk:
         raise Conflict("another member holds this item's lease", "not_leased")
+    assigned = item.assigned_to_id
+    if not held and assigned is not None and assigned != user.pk and _is_member(item, assigned):
+        raise Conflict("the item was given back to another member for rework", "not_leased")
+
+
+def _is_member(item: QueueItem, user_id: int) -> bool:
+    return Membership.objects.filter(project_id=item.project_id, user_id=user_id).exists()
 
 
 def complete(item: QueueItem, user: User) -> QueueItem:
@@ -223,9 +256,25 @@ def skip(item: QueueItem, user: User) -> QueueItem:
     return item
 
 
+def release(item: QueueItem, user: User) -> QueueItem:
+    """Give the lease back without skipping (leaving queue mode): anyone may get it next,
+    this member too."""
+    if item.leased_by_id == user.pk and not item.done:
+        QueueItem.objects.filter(pk=item.pk, leased_by=user).update(
+            leased_by=None, lease_expires=None, updated=timezone.now()
+        )
+        item.refresh_from_db()
+        return item
+    _holder_check(item, user)
+    return item
+
+
 def requeue_for_rework(asset_id: int, frame: int, annotator: User | None) -> QueueItem:
     """A rejected annotation's frame goes back to the queue, to its author first."""
     project_id = Asset.objects.filter(pk=asset_id).values_list("project_id", flat=True).get()
+    # The asset's own frames first: an asset whose only item is this one would never be
+    # queued (``add_new_assets`` takes assets without items).
+    add_new_assets(Project.objects.get(pk=project_id))
     item, _ = QueueItem.objects.get_or_create(
         project_id=project_id, asset_id=asset_id, frame=frame, defaults={"score": 1.0}
     )

@@ -53,7 +53,7 @@ def review_annotation(
     """Accept or reject ``annotation`` with a comment. Rejecting puts its frame back in
     its author's queue (anyone's, for a machine's annotation); accepting makes it a label
     the project model learns from."""
-    if decision not in DECISIONS:
+    if not isinstance(decision, str) or decision not in DECISIONS:
         raise InvalidInput("decision must be accept or reject", "invalid_decision")
     if comment is None:
         comment = ""

@@ -15,10 +15,10 @@ class RleField(serializers.JSONField):
 
 class AnnotationSerializer(serializers.ModelSerializer[Annotation]):
     author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     reviewed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     interaction = serializers.SerializerMethodField()
 

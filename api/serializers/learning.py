@@ -43,6 +43,7 @@ class ModelSettingsSerializer(serializers.Serializer[None]):
 class QueueItemSerializer(serializers.ModelSerializer[QueueItem]):
     item = serializers.IntegerField(source="pk", read_only=True)
     asset = serializers.IntegerField(source="asset_id", read_only=True)
+    asset_name = serializers.CharField(source="asset.name", read_only=True)
     comment = serializers.SerializerMethodField(
         help_text="The reviewer's comment when the frame came back after a rejection."
     )
@@ -52,6 +53,7 @@ class QueueItemSerializer(serializers.ModelSerializer[QueueItem]):
         fields = [
             "item",
             "asset",
+            "asset_name",
             "frame",
             "score",
             "strategy",
@@ -80,8 +82,12 @@ class QueueItemSerializer(serializers.ModelSerializer[QueueItem]):
 class ProposalsRequestSerializer(serializers.Serializer[None]):
     """Both optional: every ready asset, every label the model knows."""
 
-    assets = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
-    labels = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    assets = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, min_length=1
+    )
+    labels = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, min_length=1
+    )
 
 
 class ReviewRequestSerializer(serializers.Serializer[None]):

@@ -48,7 +48,7 @@ class PredictRequestSerializer(serializers.Serializer[None]):
         child=ScribbleSerializer(), required=False, max_length=MAX_SCRIBBLES
     )
     mask = RleSerializer(required=False, help_text="The previous mask, to refine.")
-    label = serializers.IntegerField(
+    label = serializers.IntegerField(  # type: ignore[assignment]  # a field, not Field.label
         required=False,
         help_text="The label being drawn: once the project model is trained, its "
         "probability for this label guides the classical engine (without: any foreground).",

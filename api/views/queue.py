@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotator.models import QueueItem
-from annotator.services.queue import STRATEGIES, complete, next_item, skip
+from annotator.services.queue import STRATEGIES, complete, next_item, release, skip
 from api.access import Capability
 from api.permissions import InProject, OnProjectObject
 from api.schema import errors
@@ -32,7 +32,11 @@ class QueueNextView(InProject):
                 "strategy", str, enum=list(STRATEGIES), description="How items are ranked."
             )
         ],
-        responses={200: QueueItemSerializer, 204: OpenApiResponse(description="Nothing left.")},
+        responses={
+            200: QueueItemSerializer,
+            204: OpenApiResponse(description="Nothing left."),
+            **errors(403),  # a read that needs more than reading (viewers, reviewers)
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         item = next_item(
@@ -54,6 +58,8 @@ class _QueueItemAction(OnProjectObject, generics.GenericAPIView[QueueItem]):
 class QueueCompleteView(_QueueItemAction):
     """Close the item: its frame is labelled."""
 
+    capabilities = {"POST": Capability.ANNOTATE}
+
     @extend_schema(request=None, responses={200: QueueItemSerializer, **errors(409)})
     def post(self, request: Request, pk: int) -> Response:
         item = complete(self.get_object(), cast(User, request.user))
@@ -63,7 +69,21 @@ class QueueCompleteView(_QueueItemAction):
 class QueueSkipView(_QueueItemAction):
     """Give the item back: it is not offered to you again; others still get it."""
 
+    capabilities = {"POST": Capability.ANNOTATE}
+
     @extend_schema(request=None, responses={200: QueueItemSerializer, **errors(409)})
     def post(self, request: Request, pk: int) -> Response:
         item = skip(self.get_object(), cast(User, request.user))
+        return Response(QueueItemSerializer(item).data)
+
+
+class QueueReleaseView(_QueueItemAction):
+    """Give the lease back without skipping (leaving queue mode): the item is offered
+    again, to anyone."""
+
+    capabilities = {"POST": Capability.ANNOTATE}
+
+    @extend_schema(request=None, responses={200: QueueItemSerializer, **errors(409)})
+    def post(self, request: Request, pk: int) -> Response:
+        item = release(self.get_object(), cast(User, request.user))
         return Response(QueueItemSerializer(item).data)

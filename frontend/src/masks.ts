@@ -7,6 +7,7 @@
  */
 
 import { countsArea, countsBBox, decodeCounts, forEachRun, type BBox, type Rle } from "./rle.js";
+import type { MaskStyle } from "./learning/status.js";
 import { parseColor } from "./ui.js";
 
 export type AnyCanvas = HTMLCanvasElement | OffscreenCanvas;
@@ -28,10 +29,14 @@ export function context2d(canvas: AnyCanvas): Ctx2D {
 
 const FILL_ALPHA = 150;
 const EDGE_ALPHA = 255;
+const FLAG: [number, number, number] = [255, 77, 79];
 
 /**
  * Colors the pixels of `rect` from a row-major 0/1 `mask` of width `stride` and height
- * `rows`: interior at FILL_ALPHA, edge pixels (a 4-neighbour outside) opaque.
+ * `rows`: interior at FILL_ALPHA, edge pixels (a 4-neighbour outside) opaque. The other
+ * styles keep the model's unreviewed work apart from accepted masks at a glance:
+ * "proposal" is hatched and faint with a dashed edge, "flagged" has a dashed edge
+ * alternating with red, "rejected" is barely filled with a dashed edge.
  */
 export function maskImageData(
   mask: Uint8Array,
@@ -39,8 +44,10 @@ export function maskImageData(
   rows: number,
   rect: BBox,
   color: string,
+  style: MaskStyle = "solid",
 ): ImageData {
   const [r, g, b] = parseColor(color);
+  if (style !== "solid") return styledImageData(mask, stride, rows, rect, [r, g, b], style);
   const image = new ImageData(rect.width, rect.height);
   const data = image.data;
   for (let y = 0; y < rect.height; y++) {
@@ -63,6 +70,47 @@ export function maskImageData(
   return image;
 }
 
+function styledImageData(
+  mask: Uint8Array,
+  stride: number,
+  rows: number,
+  rect: BBox,
+  rgb: [number, number, number],
+  style: Exclude<MaskStyle, "solid">,
+): ImageData {
+  const image = new ImageData(rect.width, rect.height);
+  const data = image.data;
+  for (let y = 0; y < rect.height; y++) {
+    const my = rect.y + y;
+    const row = my * stride;
+    for (let x = 0; x < rect.width; x++) {
+      const mx = rect.x + x;
+      const i = row + mx;
+      if (!mask[i]) continue;
+      const edge =
+        mx === 0 || my === 0 || mx === stride - 1 || my === rows - 1 ||
+        !mask[i - 1] || !mask[i + 1] || !mask[i - stride] || !mask[i + stride];
+      const dash = ((mx + my) >> 2) % 2 === 0; // 4 px on, 4 px off along the outline
+      let color = rgb;
+      let alpha: number;
+      if (edge) {
+        if (style === "flagged" && !dash) color = FLAG;
+        alpha = dash || style === "flagged" ? EDGE_ALPHA : 0;
+      } else if (style === "proposal") {
+        alpha = ((mx - my) & 7) < 2 ? 140 : 40; // diagonal hatching
+      } else {
+        alpha = style === "flagged" ? FILL_ALPHA : 45;
+      }
+      const o = (y * rect.width + x) * 4;
+      data[o] = color[0];
+      data[o + 1] = color[1];
+      data[o + 2] = color[2];
+      data[o + 3] = alpha;
+    }
+  }
+  return image;
+}
+
 /** One annotation's mask, cropped to its bounding box and painted in its color. */
 export class MaskBitmap {
   private constructor(
@@ -73,7 +121,7 @@ export class MaskBitmap {
     readonly area: number,
   ) {}
 
-  static fromRle(rle: Rle, color: string): MaskBitmap {
+  static fromRle(rle: Rle, color: string, style: MaskStyle = "solid"): MaskBitmap {
     const [height] = rle.size;
     const counts = decodeCounts(rle.counts);
     const bbox = countsBBox(counts, height);
@@ -85,7 +133,7 @@ export class MaskBitmap {
     });
     const canvas = makeCanvas(bbox.width, bbox.height);
     const full = { x: 0, y: 0, width: bbox.width, height: bbox.height };
-    context2d(canvas).putImageData(maskImageData(bits, bbox.width, bbox.height, full, color), 0, 0);
+    context2d(canvas).putImageData(maskImageData(bits, bbox.width, bbox.height, full, color, style), 0, 0);
     return new MaskBitmap(bbox, bits, canvas, countsArea(counts));
   }
 

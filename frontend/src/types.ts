@@ -53,6 +53,17 @@ export interface Asset {
   thumbnail: string | null;
   image: string;
   created: string;
+  /** Annotation counts of the asset (all frames), from the asset list. */
+  progress?: AssetProgress;
+}
+
+export interface AssetProgress {
+  annotations: number;
+  pending: number;
+  needs_review: number;
+  accepted: number;
+  rejected: number;
+  generated: number;
 }
 
 export interface Job {
@@ -106,6 +117,10 @@ export interface Annotation {
   source: string;
   score: number | null;
   review_status: string;
+  /** The reviewer's reason when rejected; set by POST /api/annotations/{id}/review/. */
+  review_comment?: string;
+  reviewed_by?: string | null;
+  reviewed_at?: string | null;
   author: string | null;
   version: number;
   interaction: Interaction | null;
@@ -128,4 +143,76 @@ export interface PredictResponse {
   elapsed_ms: number;
   embedding?: string;
   prompts?: unknown;
+}
+
+// --- the learning loop ------------------------------------------------------------------
+
+export type Strategy = "random" | "entropy" | "margin" | "sensitivity" | "diversity" | "combined";
+export const STRATEGIES: Strategy[] = ["combined", "entropy", "margin", "sensitivity", "diversity", "random"];
+
+/** GET /api/projects/{id}/queue/next/ (200; 204 is "nothing left"). */
+export interface QueueItem {
+  item: number;
+  asset: number;
+  frame: number;
+  score: number;
+  strategy: string;
+  lease_expires: string | null;
+  reason: "model" | "rework";
+  model_version: number | null;
+  done?: boolean;
+  /** The reviewer's comment when the frame came back after a rejection ("" otherwise). */
+  comment?: string;
+}
+
+export interface ModelMetrics {
+  miou: number | null;
+  per_label?: Record<string, number | null>;
+  frames?: number;
+}
+
+export interface ModelVersion {
+  version: number;
+  trained_on: number;
+  num_labels: number;
+  metrics: ModelMetrics;
+  created: string;
+}
+
+/** GET /api/projects/{id}/model/ */
+export interface ProjectModelState {
+  status: "none" | "training" | "ready" | "failed";
+  version: number | null;
+  kind: string | null;
+  trained_on: number;
+  num_labels: number;
+  metrics: ModelMetrics;
+  updated: string | null;
+  job: number | null;
+  labels_since: number;
+  retrain_after: number;
+  history: ModelVersion[];
+}
+
+export interface EfficiencyPoint {
+  version: number;
+  num_labels: number;
+  trained_on: number;
+  miou: number | null;
+}
+
+/** GET /api/projects/{id}/dashboard/ */
+export interface Dashboard {
+  assets: number;
+  frames: number;
+  frames_labelled: number;
+  annotations: {
+    total: number;
+    by_status: Record<string, number>;
+    by_source: Record<string, number>;
+  };
+  labels: (Label & { annotations: number })[];
+  queue: { open: number; leased: number; done: number };
+  model: ProjectModelState;
+  efficiency: EfficiencyPoint[];
 }

@@ -130,6 +130,13 @@ REQUESTS: dict[tuple[str, str], Variants] = {
     },
     ("annotation", "DELETE"): {"": no_body},
     ("job-cancel", "POST"): {"": no_body},
+    ("model", "PATCH"): {"": json_body(lambda s: {"retrain_after": 3})},
+    ("model-train", "POST"): {"": no_body},
+    ("queue-complete", "POST"): {"": no_body},
+    ("queue-skip", "POST"): {"": no_body},
+    ("queue-release", "POST"): {"": no_body},
+    ("proposals", "POST"): {"": json_body(lambda s: {"assets": [s.asset.pk]})},
+    ("annotation-review", "POST"): {"": json_body(lambda s: {"decision": "accept"})},
 }
 
 #: Path arguments besides the object's ``pk``.

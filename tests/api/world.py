@@ -12,7 +12,18 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db.models import Model
 
-from annotator.models import Annotation, Asset, Export, Job, LabelClass, Membership, Project
+from annotator.models import (
+    Annotation,
+    Asset,
+    Export,
+    Job,
+    LabelClass,
+    Membership,
+    Project,
+    ProjectModel,
+    QueueItem,
+    QueueSkip,
+)
 from annotator.services.annotations import create_annotation
 from annotator.services.exports import start_export
 from annotator.services.projects import add_label
@@ -25,7 +36,8 @@ class Side:
     """One project and an object of each kind in it. ``label`` is used by nobody (it can
     be deleted); ``annotation`` uses ``used_label``; ``member`` is a viewer's membership;
     ``job`` was started by ``job_creator`` and is the job of ``export``, whose file is
-    ready to download."""
+    ready to download. ``queue_item`` is the clip's unlabelled frame 1, free to lease;
+    ``model`` a trained version of the project model (its file is never read)."""
 
     project: Project
     used_label: LabelClass
@@ -35,6 +47,8 @@ class Side:
     job: Job
     export: Export
     member: Membership
+    queue_item: QueueItem
+    model: ProjectModel
 
     #: The first segment of a URL (``/api/<segment>/<pk>/...``) -> the attribute naming
     #: the object it names.
@@ -46,6 +60,7 @@ class Side:
         "annotations": "annotation",
         "jobs": "job",
         "exports": "export",
+        "queue": "queue_item",
     }
 
     def by_segment(self, segment: str) -> Model:
@@ -107,6 +122,15 @@ def build_side(project: Project, job_creator: User, member: User) -> Side:
         job=export.job,
         export=export,
         member=Membership.objects.get(project=project, user=member),
+        queue_item=QueueItem.objects.create(project=project, asset=asset, frame=1, score=0.5),
+        model=ProjectModel.objects.create(
+            project=project,
+            version=1,
+            trained_on=1,
+            num_labels=1,
+            metrics={"miou": None, "per_label": {}, "frames": 0},
+            path=f"learning/{project.pk}/model-none.bin",
+        ),
     )
 
 
@@ -122,4 +146,13 @@ def fingerprint() -> tuple[Any, ...]:
         ),
         list(Job.objects.values_list("id", "status").order_by("id")),
         list(Export.objects.values_list("id").order_by("id")),
+        list(Annotation.objects.values_list("id", "review_comment", "reviewed_by").order_by("id")),
+        list(
+            QueueItem.objects.values_list("id", "done", "leased_by", "skips", "reason").order_by(
+                "id"
+            )
+        ),
+        list(QueueSkip.objects.values_list("id").order_by("id")),
+        list(ProjectModel.objects.values_list("id", "version").order_by("id")),
+        list(Project.objects.values_list("id", "settings").order_by("id")),
     )

@@ -4,6 +4,7 @@ import { api, describeError, listAll, upload } from "../api.js";
 import type { Asset, Job, Project } from "../types.js";
 import { $, el, formatBytes, toast } from "../ui.js";
 import { renderExports, wireExportForm } from "./project-exports.js";
+import { LearningPanel, progressBlock } from "./project-learning.js";
 import { renderJobs, renderLabels, renderMembers, wireLabelForm, wireMemberForm } from "./project-settings.js";
 
 const root = $("#project-page");
@@ -57,6 +58,7 @@ function card(asset: Asset): HTMLElement {
     ),
     progress,
     failure,
+    progressBlock(asset),
   );
 }
 
@@ -83,7 +85,8 @@ function showAsset(asset: Asset): void {
     previous.embedding_status === asset.embedding_status &&
     previous.thumbnail === asset.thumbnail &&
     previous.num_frames === asset.num_frames &&
-    previous.error === asset.error;
+    previous.error === asset.error &&
+    JSON.stringify(previous.progress) === JSON.stringify(asset.progress);
   const existing = cards.get(asset.id);
   if (existing && same) return;
   const node = card(asset);
@@ -92,12 +95,35 @@ function showAsset(asset: Asset): void {
   cards.set(asset.id, node);
 }
 
+/** The list's filter (`?state=`) and order (`?ordering=`) as chosen above the grid. */
+function assetQuery(): string {
+  const query = new URLSearchParams({ page_size: "500" });
+  const state = ($("#asset-state") as HTMLSelectElement).value;
+  const ordering = ($("#asset-ordering") as HTMLSelectElement).value;
+  if (state) query.set("state", state);
+  if (ordering) query.set("ordering", ordering);
+  return query.toString();
+}
+
 async function refresh(): Promise<void> {
-  const list = await listAll<Asset>(`/api/projects/${projectId}/assets/?page_size=500`, { retries: 2 });
+  const list = await listAll<Asset>(`/api/projects/${projectId}/assets/?${assetQuery()}`, { retries: 2 });
   list.forEach(showAsset);
   const grid = $("#asset-grid");
+  // Only the assets the filter keeps, in the server's order.
+  const keep = new Set(list.map((a) => a.id));
+  for (const [id, node] of cards) {
+    if (keep.has(id)) continue;
+    node.remove();
+    cards.delete(id);
+    assets.delete(id);
+  }
+  grid.append(...list.map((a) => cards.get(a.id)!));
+  $("#asset-count").textContent = `${list.length} asset${list.length === 1 ? "" : "s"}`;
   grid.removeAttribute("aria-busy");
-  if (list.length === 0 && !grid.querySelector(".empty")) grid.append(el("p", { class: "muted empty" }, "No assets yet: drop images above."));
+  const filtered = ($("#asset-state") as HTMLSelectElement).value !== "";
+  if (list.length === 0 && !grid.querySelector(".empty")) {
+    grid.append(el("p", { class: "muted empty" }, filtered ? "No asset matches this filter." : "No assets yet: drop images above."));
+  }
 }
 
 /** Polls jobs and assets while something is still processing. */
@@ -201,7 +227,12 @@ async function main(): Promise<void> {
   wireLabelForm(projectId, canManage);
   wireMemberForm(projectId, canManage, me);
   wireExportForm(projectId);
+  const learning = new LearningPanel(project, refresh);
+  for (const id of ["#asset-state", "#asset-ordering"]) {
+    $(id).addEventListener("change", () => void refresh().catch((error: unknown) => toast(describeError(error), "error")));
+  }
   await Promise.all([
+    learning.refreshModel(),
     refresh(),
     renderLabels(projectId, canManage),
     renderMembers(projectId, canManage, me),

@@ -1,5 +1,6 @@
 /** The instance list: one row per annotation with color, label, visibility and actions. */
 
+import { annotationBadge, annotationStyle, formatScore } from "../learning/status.js";
 import type { Annotation, Label } from "../types.js";
 import { el } from "../ui.js";
 import type { Instance } from "./store.js";
@@ -30,8 +31,10 @@ export function renderInstances(
   }
   for (const { annotation: a, visible } of instances) {
     const label = labels.find((l) => l.id === a.label);
-    const flagged = video !== null && frameKind(a.source, a.review_status) === "flagged";
-    const videoInfo = video === null ? "" : ` · track ${a.track} · ${a.source}${flagged ? " · needs review" : ""}`;
+    const flagged = (video !== null && frameKind(a.source, a.review_status) === "flagged") || a.review_status === "needs_review";
+    const videoInfo = video === null ? "" : ` · track ${a.track}`;
+    const badge = annotationBadge(a);
+    const review = ` · ${a.source} · ${a.review_status}${a.score !== null ? ` · score ${formatScore(a.score)}` : ""}${a.review_comment ? ` · “${a.review_comment}”` : ""}`;
     const select = el("select", { "aria-label": `Label of annotation ${a.id}`, title: "Relabel" });
     for (const option of labels) {
       select.append(el("option", { value: option.id, selected: option.id === a.label }, option.name));
@@ -41,13 +44,20 @@ export function renderInstances(
     const row = el(
       "li",
       {
-        class: `instance${a.id === selected ? " selected" : ""}${visible ? "" : " hidden-mask"}${a.id === editing ? " editing" : ""}${flagged ? " flagged" : ""}`,
+        class: `instance${a.id === selected ? " selected" : ""}${visible ? "" : " hidden-mask"}${a.id === editing ? " editing" : ""}${flagged ? " flagged" : ""} style-${annotationStyle(a)}`,
         "data-id": a.id,
-        title: `#${a.id} · ${label?.name ?? "?"} · ${a.area.toLocaleString()} px · by ${a.author ?? "?"} · version ${a.version}${videoInfo}`,
+        title: `#${a.id} · ${label?.name ?? "?"} · ${a.area.toLocaleString()} px · by ${a.author ?? "?"} · version ${a.version}${videoInfo}${review}`,
         onclick: () => actions.select(a.id),
       },
       el("span", { class: "swatch", style: `background:${video !== null ? video.colorOf(a) : (label?.color ?? "#999")}` }),
       el("span", { class: "instance-id" }, video !== null ? `T${a.track}${flagged ? " ⚑" : ""}` : `#${a.id}`),
+      badge === null
+        ? el("span", { class: "review-badge" })
+        : el(
+            "span",
+            { class: `review-badge ${badge.kind}`, title: badge.title },
+            badge.kind === "rejected" && a.review_comment ? `${badge.text}: ${a.review_comment}` : badge.text,
+          ),
       select,
       el(
         "button",

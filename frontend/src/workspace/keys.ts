@@ -120,6 +120,13 @@ function displayKey(key: string): string {
     .replace(/(^|\+)([a-z])$/, (_m, plus: string, letter: string) => plus + letter.toUpperCase());
 }
 
+/** Keys of the queue and review modes (handled by those modes, listed in the help). */
+export const MODE_HELP: [string[], string][] = [
+  [["Mod+Enter"], "Queue: save the draft, mark the frame done, open the next"],
+  [["a"], "Review: accept the annotation (in review mode)"],
+  [["r"], "Review: reject it, with a comment (Enter sends, Esc cancels)"],
+];
+
 /** The help overlay; the Video group only for videos. */
 export function buildHelp(video = false): HTMLElement {
   const groups = new Map<string, HTMLElement>();
@@ -135,6 +142,11 @@ export function buildHelp(video = false): HTMLElement {
     keys.forEach((k, i) => cell.append(...(i > 0 ? [" ", k] : [k])));
     table.append(el("tr", {}, cell, el("td", {}, shortcut.help)));
   }
+  const modes = el("tbody");
+  for (const [keys, help] of MODE_HELP) {
+    modes.append(el("tr", {}, el("td", { class: "keys" }, ...keys.map((k) => el("kbd", {}, displayKey(k)))), el("td", {}, help)));
+  }
+  groups.set("Queue and review", modes);
   const mouse = el("tbody");
   for (const [what, does] of MOUSE_HELP) mouse.append(el("tr", {}, el("td", { class: "keys wrap" }, what), el("td", {}, does)));
   groups.set("Mouse", mouse);

@@ -16,6 +16,9 @@ import { renderInstances } from "./instances.js";
 import { actionFor, buildHelp, type Action } from "./keys.js";
 import { Operations, type ConflictChoice, type ConflictInfo } from "./ops.js";
 import { renderDraft, renderSave, renderStatus, renderView } from "./panels.js";
+import { parseMode } from "../learning/queue-model.js";
+import { QueueMode } from "./queue.js";
+import { ReviewMode } from "./review.js";
 import { AnnotationStore } from "./store.js";
 import type { ToolName } from "./tools.js";
 import { VideoController } from "./video.js";
@@ -23,7 +26,7 @@ import { VideoController } from "./video.js";
 const root = $("#workspace");
 const projectId = Number(root.dataset.projectId);
 const assetId = Number(root.dataset.assetId);
-const prefs = loadPrefs({ tool: "click" as ToolName, engine: "auto" as Engine, opacity: 0.55, brush: 12, labels: {} as Record<string, number> });
+const prefs = loadPrefs({ tool: "click" as ToolName, engine: "auto" as Engine, opacity: 0.55, brush: 12, labels: {} as Record<string, number>, strategy: "combined" });
 const ENGINES: Engine[] = ["auto", "classical", "sam"];
 
 function loadImage(url: string): Promise<HTMLImageElement> {
@@ -254,6 +257,20 @@ async function main(): Promise<void> {
   $("#prev-asset").addEventListener("click", () => go(-1));
   $("#next-asset").addEventListener("click", () => go(1));
 
+  // --- queue and review modes (learning loop) -------------------------------------------------
+  const modeHost = { project, asset, ws, ops, store, video };
+  const modeParams = parseMode(location.search);
+  const queue = new QueueMode(modeHost, modeParams.mode === "queue" ? modeParams.strategy : prefs.strategy, ["owner", "annotator"].includes(project.role ?? ""), (strategy) => {
+    prefs.strategy = strategy;
+    persist();
+  });
+  const review = new ReviewMode(
+    modeHost,
+    ["owner", "reviewer"].includes(project.role ?? ""),
+    modeParams.mode === "review" ? { status: modeParams.status, source: modeParams.source } : undefined,
+  );
+  $("#queue-box").hidden = !queue.allowed && !review.allowed;
+
   // --- help overlay -------------------------------------------------------------------------
   const help = $("#help");
   help.append(buildHelp(isVideo));
@@ -344,6 +361,11 @@ async function main(): Promise<void> {
   };
   window.addEventListener("keydown", (event) => {
     if (($("#conflict") as HTMLDialogElement).open) return;
+    // The modes' keys first: in review mode A and R decide instead of their usual meaning.
+    if (review.handleKey(event) || queue.handleKey(event)) {
+      event.preventDefault();
+      return;
+    }
     const action = actionFor(event);
     if (action === null) return;
     event.preventDefault();
@@ -366,6 +388,8 @@ async function main(): Promise<void> {
   window.addEventListener("beforeunload", (event) => {
     if (!ws.draft.isEmpty || ops.inFlight) event.preventDefault();
   });
+  if (modeParams.mode === "queue") await queue.next();
+  else if (modeParams.mode === "review") await review.start(modeParams.annotation);
   const pollEmbedding = async (): Promise<void> => {
     while (asset.embedding_status !== "ready" && asset.embedding_status !== "failed") {
       await new Promise((r) => setTimeout(r, 2000));
@@ -386,6 +410,8 @@ async function main(): Promise<void> {
     store,
     renderer,
     video,
+    queue,
+    review,
     state: () => ({
       tool: ws.tool,
       engine: ws.engine,
@@ -413,6 +439,8 @@ async function main(): Promise<void> {
       scale: ws.view.scale,
       frame: ws.frame,
       video: video?.state() ?? null,
+      queue: queue.snapshot(),
+      review: review.snapshot(),
     }),
   };
   document.body.dataset.ready = "true";

@@ -5,6 +5,7 @@
  */
 
 import { api, listAll } from "../api.js";
+import { annotationStyle, type MaskStyle } from "../learning/status.js";
 import { MaskBitmap, type LayerItem } from "../masks.js";
 import type { Rle } from "../rle.js";
 import type { Annotation, Interaction, Label } from "../types.js";
@@ -112,10 +113,12 @@ export class AnnotationStore {
   /** Adds or replaces an annotation; the bitmap is rebuilt only when it must be. */
   upsert(annotation: Annotation): Instance {
     const color = this.colorFor(annotation);
-    const key = `${annotation.version}:${color}:${annotation.mask.counts.length}`;
+    // The style is part of the key: a review (proposal -> accepted) redraws the mask.
+    const style = annotationStyle(annotation);
+    const key = `${annotation.version}:${color}:${annotation.mask.counts.length}:${style}`;
     const previous = this.items.get(annotation.id);
     const bitmap =
-      previous !== undefined && previous.cacheKey === key ? previous.bitmap : this.bitmapOf(annotation, key, color);
+      previous !== undefined && previous.cacheKey === key ? previous.bitmap : this.bitmapOf(annotation, key, color, style);
     const visible = previous?.visible ?? !(this.colorByTrack && this.hiddenTracks.has(annotation.track));
     const instance: Instance = { annotation, bitmap, visible, cacheKey: key };
     this.items.set(annotation.id, instance);
@@ -123,11 +126,11 @@ export class AnnotationStore {
   }
 
   /** Decoded masks of other frames stay around a while (scrubbing back and forth). */
-  private bitmapOf(annotation: Annotation, key: string, color: string): MaskBitmap {
+  private bitmapOf(annotation: Annotation, key: string, color: string, style: MaskStyle): MaskBitmap {
     const cacheKey = `${annotation.id}:${key}`;
     const cached = this.bitmaps.get(cacheKey);
     if (cached !== undefined) return cached;
-    const bitmap = MaskBitmap.fromRle(annotation.mask, color);
+    const bitmap = MaskBitmap.fromRle(annotation.mask, color, style);
     if (this.colorByTrack) {
       this.bitmaps.set(cacheKey, bitmap);
       if (this.bitmaps.size > BITMAP_CACHE) this.bitmaps.delete(this.bitmaps.keys().next().value!);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from annotator.models import Annotation, Job, ProjectModel, QueueItem
@@ -66,7 +67,7 @@ def test_train_refresh_propose_round_trip(team: dict[str, Any], own_media: None)
 
     ious = []
     for row in generated:
-        pred, truth = decode_mask(row.mask), masks[row.frame]
+        pred, truth = decode_mask(row.mask or {}), masks[row.frame]
         ious.append((pred & truth).sum() / (pred | truth).sum())
     assert min(ious) > 0.6, ious
     prior = click_prior(team["project"].pk, 1, asset, 2, None)
@@ -109,7 +110,216 @@ def test_with_sam_configured_the_model_is_a_head_on_sams_embeddings(
         propose_masks(proposals.pk)
         proposals.refresh_from_db()
         assert proposals.status == "done", proposals.error
-        assert proposals.result["proposals"] >= 4
+        assert proposals.result is not None and proposals.result["proposals"] >= 4
     finally:
         engine_pool._engines.clear()
         engine_pool._caches.clear()
+
+
+# --- more of the jobs in-process ---------------------------------------------------------------
+
+
+def _label(team: dict[str, Any], asset: Any, frame: int, mask: Any, **extra: Any) -> Annotation:
+    return create_annotation(
+        asset=asset,
+        frame=frame,
+        label=team["label"],
+        mask=rle_of(mask),
+        author=extra.pop("author", team["annotator"]),
+        **extra,
+    )
+
+
+def test_the_queue_job_fills_every_strategys_column(team: dict[str, Any], own_media: None) -> None:
+    frames, masks = disc_frames(8)
+    asset = make_video(team["project"], frames)
+    _label(team, asset, 0, masks[0])
+    job = start_training(team["project"], team["owner"])
+    train_model(job.pk)
+    refresh = Job.objects.filter(kind="queue").latest("id")
+    refresh_queue(refresh.pk)
+    refresh.refresh_from_db()
+    assert refresh.status == "done", refresh.error
+    assert refresh.result is not None
+    assert refresh.result == {"items": 7, "closed": 1, "model_version": 1}
+    items = QueueItem.objects.filter(project=team["project"], done=False)
+    assert sorted(items.values_list("frame", flat=True)) == list(range(1, 8))
+    assert QueueItem.objects.get(asset=asset, frame=0).done  # labelled: closed
+    for column in ("score", "random", "entropy", "margin", "sensitivity", "diversity"):
+        values = list(items.values_list(column, flat=True))
+        assert len(set(values)) > 1, (column, values)  # scored, not left at 0
+    assert set(items.values_list("model_version", flat=True)) == {1}
+
+
+def test_training_without_labels_left_fails_the_job(team: dict[str, Any], own_media: None) -> None:
+    frames, masks = disc_frames(2)
+    asset = make_video(team["project"], frames)
+    annotation = _label(team, asset, 0, masks[0])
+    job = start_training(team["project"], team["owner"])
+    annotation.delete()  # gone before a worker took the job
+    train_model(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "no_labels" in job.error
+    assert not ProjectModel.objects.exists()
+
+
+def test_proposals_never_land_on_a_frame_annotated_meanwhile(
+    team: dict[str, Any], own_media: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.runtime import learning
+
+    frames, masks = disc_frames(4)
+    asset = make_video(team["project"], frames)
+    _label(team, asset, 0, masks[0])
+    train_model(start_training(team["project"], team["owner"]).pk)
+    real_propose = learning.propose
+
+    def a_person_labels_frame_2_first(image: Any, *args: Any, **kwargs: Any) -> Any:
+        if not Annotation.objects.filter(asset=asset, frame=2).exists():
+            _label(team, asset, 2, masks[2])
+        return real_propose(image, *args, **kwargs)
+
+    monkeypatch.setattr(learning, "propose", a_person_labels_frame_2_first)
+    job = start_proposals(team["project"], team["owner"], {})
+    propose_masks(job.pk)
+    job.refresh_from_db()
+    assert job.status == "done", job.error
+    generated = Annotation.objects.filter(asset=asset, source="generated")
+    assert sorted(generated.values_list("frame", flat=True)) == [1, 3]
+    assert Annotation.objects.filter(asset=asset, frame=2).count() == 1
+    assert job.result is not None and job.result["proposals"] == 2
+
+
+def test_the_click_prior_reaches_the_engine(
+    team: dict[str, Any], own_media: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_prediction`` with a prior: the classical engine is given the model's
+    probability map for the label (and none for a label the model never saw)."""
+    from annotator.services.projects import add_label
+    from formats.prompts import validate_prompts
+    from workers.runtime import predict as runtime_predict
+
+    frames, masks = disc_frames(4)
+    asset = make_video(team["project"], frames)
+    _label(team, asset, 0, masks[0])
+    train_model(start_training(team["project"], team["owner"]).pk)
+    engine = runtime_predict.get_engine("classical")
+    seen: list[Any] = []
+    real_predict = engine.predict
+
+    def spy(state: Any, prompts: Any) -> Any:
+        seen.append(prompts.prior)
+        return real_predict(state, prompts)
+
+    monkeypatch.setattr(engine, "predict", spy)
+    height, width = masks[2].shape
+    prompts = validate_prompts({"clicks": [{"x": 22, "y": 32}]}, width, height)
+    unseen = add_label(team["project"], "fish")
+    for label in (team["label"].pk, None, unseen.pk):
+        prior = {"project": team["project"].pk, "version": 1, "label": label}
+        payload, _ = runtime_predict.run_prediction(asset.pk, 2, "classical", prompts, None, prior)
+        assert "mask" in payload
+    assert seen[0] is not None and seen[0].shape == masks[2].shape
+    assert seen[0][masks[2]].mean() > 0.6 > seen[0][~masks[2]].mean()
+    assert seen[1] is not None  # any foreground
+    assert seen[2] is None  # a label the model does not know: no prior, the click still works
+
+
+# --- through the API and a real worker -----------------------------------------------------------
+
+
+def _disc_images(project: Any, count: int) -> tuple[list[Any], list[Any]]:
+    """``count`` 96 x 72 image assets of a red disc at a different place on each, stored
+    where the worker reads them, and the discs' true masks."""
+    import io
+
+    import numpy as np
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from annotator.models import Asset
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:72, :96]
+    assets, masks = [], []
+    for n in range(count):
+        image = np.stack(
+            [
+                rng.integers(0, 60, (72, 96)),
+                rng.integers(90, 160, (72, 96)),
+                rng.integers(120, 200, (72, 96)),
+            ],
+            axis=-1,
+        ).astype(np.uint8)
+        mask = (xx - (25 + 12 * n)) ** 2 + (yy - (30 + 3 * n)) ** 2 <= 14**2
+        image[mask] = (200, 40, 40)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        asset = Asset.objects.create(
+            project=project,
+            kind="image",
+            name=f"disc{n}.png",
+            checksum=f"{n:02d}" + "d" * 62,
+            width=96,
+            height=72,
+            status="ready",
+        )
+        asset.file.save(f"disc{n}.png", ContentFile(buffer.getvalue()))
+        assets.append(asset)
+        masks.append(mask)
+    return assets, masks
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_train_propose_and_click_through_the_api_and_a_real_worker(
+    team: dict[str, Any], client_for: Any, celery_worker: Any
+) -> None:
+    from tests.conftest import wait_for_job
+
+    assets, masks = _disc_images(team["project"], 5)
+    client = client_for(team["annotator"])
+    for n in (0, 1):
+        response = client.post(
+            f"/api/assets/{assets[n].pk}/annotations/",
+            {"frame": 0, "label": team["label"].pk, "mask": rle_of(masks[n])},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+    # An annotation that is no label still keeps proposals off its frame.
+    _label(team, assets[2], 0, masks[2], review_status="rejected")
+    url = f"/api/projects/{team['project'].pk}"
+    assert client.post(f"{url}/proposals/", {}, format="json").json()["code"] == "no_model"
+    trained = wait_for_job(client.post(f"{url}/model/train/").json()["job"], timeout=90)
+    assert trained.status == "done", trained.error
+    model = client.get(f"{url}/model/").json()
+    assert (model["status"], model["version"], model["trained_on"]) == ("ready", 1, 2)
+    response = client.post(f"{url}/proposals/", {}, format="json")
+    assert response.status_code == 202, response.content
+    job = wait_for_job(response.json()["job"], timeout=90)
+    assert job.status == "done", job.error
+    generated = Annotation.objects.filter(asset__project=team["project"], source="generated")
+    assert sorted(generated.values_list("asset_id", flat=True)) == [assets[3].pk, assets[4].pk]
+    for row in generated:
+        assert (row.review_status, row.author, row.label_id) == ("pending", None, team["label"].pk)
+        assert row.score is not None and 0 <= row.score <= 1
+        pred, truth = decode_mask(row.mask or {}), masks[assets.index(row.asset)]
+        assert (pred & truth).sum() / (pred | truth).sum() > 0.6
+    for asset in assets[:3]:
+        assert Annotation.objects.filter(asset=asset).count() == 1
+    # A click with the label: the worker computes the model's prior and answers.
+    target = masks[3]
+    ys, xs = np.nonzero(target)
+    response = client.post(
+        f"/api/assets/{assets[3].pk}/predict/",
+        {
+            "frame": 0,
+            "clicks": [{"x": float(xs.mean()), "y": float(ys.mean())}],
+            "label": team["label"].pk,
+            "engine": "classical",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    pred = decode_mask(response.json()["mask"])
+    assert (pred & target).sum() / (pred | target).sum() > 0.6
