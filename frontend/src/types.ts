@@ -154,6 +154,7 @@ export const STRATEGIES: Strategy[] = ["combined", "entropy", "margin", "sensiti
 export interface QueueItem {
   item: number;
   asset: number;
+  asset_name?: string;
   frame: number;
   score: number;
   strategy: string;

@@ -197,6 +197,13 @@ def test_learning_loop_in_the_browser(
     after_skip = _wait_queue_item(page, not_item=skipped)
     assert after_skip["kind"] in ("item", "empty"), after_skip
     _shot(page, "learning-queue")
+    if after_skip["kind"] == "item":  # leaving queue mode gives the lease back
+        held = after_skip["item"]["item"]
+        page.click("#queue-exit")
+        deadline = time.monotonic() + 10
+        while QueueItem.objects.get(pk=held).leased_by_id is not None:
+            assert time.monotonic() < deadline, "the lease was not released"
+            time.sleep(0.1)
 
     # Train the model from the project page: the job's progress, then "ready".
     page.goto(f"{base}/projects/{project.pk}/")

@@ -146,6 +146,9 @@ export class QueueMode {
   }
 
   exit(): void {
+    // Leaving queue mode gives the lease back at once (not a skip: it may come back).
+    const item = this.state.kind === "item" ? this.state.item : null;
+    if (item !== null) void api.post(`/api/queue/${item.item}/release/`, {}).catch(() => undefined);
     this.apply({ type: "exit" });
     history.replaceState(null, "", location.pathname + location.hash);
   }
