@@ -28,6 +28,16 @@ Method (measured with ``bench/noc.py``, see ``docs/benchmarks-noc.md``):
   with the nearest pixels, in position and colour, of the rings just inside and just
   outside the band.
 * The score is an IoU estimate from the evidence along the cut (``classical_score``).
+* With the project model's probability map (``Prompts.prior``, issue 17), its log-odds
+  per superpixel are one more unary term, its soft mask teaches the colour models (the
+  first click then knows the object's colours beyond the clicked patch), and its
+  per-pixel log-odds join the pixel band's unary. Everything it adds is weighted by
+  how decided the map is and how well it agrees with the clicks
+  (``classical_seeds.model_prior``): a flat or contradicted map changes little. Once
+  there is a previous mask, which already holds the map's say, the map's term is
+  weakened away from the newest click so that it does not undo earlier corrections.
+  Without a prior the result is exactly that of the engine without this feature
+  (``bench/noc_model.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ from .classical_colour import cached_nbytes, colour_llr_bins, local_colour_llr, 
 from .classical_graph import geodesic_distance, keep_connected, keep_connected_pixels, min_cut
 from .classical_refine import refine_band
 from .classical_score import confidence
-from .classical_seeds import Seeds, check_prompts, scale_prompts
+from .classical_seeds import ModelPrior, Seeds, check_prompts, model_prior, scale_prompts
 from .classical_state import NBINS, ClassicalState, compute_state
 
 __all__ = ["ClassicalEngine", "ClassicalState"]
@@ -94,7 +104,15 @@ class ClassicalEngine:
     additions (0 turns the check off). ``band_colour``: weight of the pixel band's
     local colour model (``classical_refine.band_colour_llr``; 0 turns it off),
     ``band_colour_scale``: how many pixels of distance weigh as much as one CIELAB
-    unit in it.
+    unit in it. The project model's prior (``Prompts.prior``; inert without one):
+    ``model_weight`` (weight of its clipped log-odds in the superpixel unary, times its
+    trust), ``model_colour`` (> 0: the colour models also learn from it),
+    ``model_pixel_weight`` (weight of its per-pixel log-odds in the pixel band),
+    ``model_geodesic`` (share of the geodesic weight a fully trusted prior takes
+    away), ``model_far`` (share of its superpixel term kept away from the newest click
+    once there is a previous mask), ``model_agree`` (mean agreement of the map with
+    the clicks that earns full trust), ``model_distrust`` (> 0: a blob of the map that
+    holds only negative clicks loses its say; see ``classical_seeds.model_prior``).
     """
 
     name = "classical"
@@ -133,6 +151,13 @@ class ClassicalEngine:
         negative_growth_ratio: float = 20.0,
         band_colour: float = 0.5,
         band_colour_scale: float = 6.0,
+        model_weight: float = 2.0,
+        model_colour: float = 1.0,
+        model_pixel_weight: float = 0.5,
+        model_geodesic: float = 0.0,
+        model_far: float = 1.0,
+        model_agree: float = 0.8,
+        model_distrust: float = 1.0,
     ) -> None:
         self.n_segments = int(n_segments)
         self.compactness = float(compactness)
@@ -164,6 +189,13 @@ class ClassicalEngine:
         self.negative_growth_ratio = float(negative_growth_ratio)
         self.band_colour = float(band_colour)
         self.band_colour_scale = float(band_colour_scale)
+        self.model_weight = float(model_weight)
+        self.model_colour = float(model_colour)
+        self.model_pixel_weight = float(model_pixel_weight)
+        self.model_geodesic = float(model_geodesic)
+        self.model_far = float(model_far)
+        self.model_agree = float(model_agree)
+        self.model_distrust = float(model_distrust)
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, image: np.ndarray) -> ClassicalState:
@@ -299,6 +331,14 @@ class ClassicalEngine:
             return out
         return Prediction(mask=out.mask & prev, score=out.score, low_res_logits=None)
 
+    def _pixel_prior(self, model: ModelPrior | None) -> np.ndarray | None:
+        """``(h, w)`` per-pixel unary of the project model's map for the pixel band
+        (``None`` without one): its log-odds, weighted by the map's trust."""
+        if model is None or self.model_pixel_weight <= 0:
+            return None
+        p = np.clip(model.pixel, 0.02, 0.98)
+        return self.model_pixel_weight * model.weight * np.clip(np.log(p / (1.0 - p)), -3, 3)
+
     def _check_overshoot(self, prompts: Prompts, seeds: Seeds) -> bool:
         """Whether the newest (positive, outside the previous mask: the caller checks)
         click's seed disk is checked for overshooting (see :meth:`_predict`)."""
@@ -322,6 +362,9 @@ class ClassicalEngine:
         # as a weak negative seed (objects rarely fill the frame), so one click can
         # grow to the edges that separate it from the border.
         graph = _geodesic_graph(state)
+        model = model_prior(prompts, state, self.model_agree, self.model_distrust > 0)
+        if model is not None and model.weight <= 0:
+            model = None
         d_pos = geodesic_distance(graph, {int(i): 0.0 for i in np.flatnonzero(seeds.hard_fg)})
         neg_sources = {int(i): self.border_offset for i in state_border(state)}
         if seeds.outside_box is not None:
@@ -349,6 +392,10 @@ class ClassicalEngine:
             fg_parts.append(
                 _near_clicks(state, prompts.clicks, self.first_click_spread * max(h, w)) * size
             )
+        if model is not None and self.model_colour > 0:
+            # The project model's map is a guess at the whole object: its colours.
+            fg_parts.append(model.mean * size)
+            bg_parts.append((1.0 - model.mean) * size)
         box_only = d_pos is None and seeds.outside_box is not None and seeds.prev is None
         if box_only and seeds.outside_box is not None:
             fg_parts.append(np.where(seeds.outside_box, 0.0, size))  # inside the box
@@ -362,6 +409,8 @@ class ClassicalEngine:
             # The same question asked per neighbourhood (classical_colour): a colour
             # that is foreground here may be background across the image.
             member = seeds.prev if seeds.prev is not None else np.zeros(n)
+            if seeds.prev is None and model is not None and self.model_colour > 0:
+                member = model.mean
             member = np.where(seeds.hard_fg, 1.0, np.where(seeds.hard_bg, 0.0, member))
             local = local_colour_llr(state, member, self.local_sigma, self.local_tau)
             colour = (1.0 - self.local_colour) * colour + self.local_colour * local
@@ -370,10 +419,17 @@ class ClassicalEngine:
         # (whose error region is seeded whole, see Seeds), so the click does not spill
         # over its region.
         prior = np.zeros(n)
+        model_term = None
+        if model is not None:
+            model_term = self.model_weight * model.weight * np.clip(model.logit, -3, 3)
         if seeds.prev is not None:
             free = seeds.prior_trust(state, graph, self.local_reach)
             trust = self.prior_weight * (trust_floor + (1.0 - trust_floor) * free)
             prior = trust * (2.0 * seeds.prev - 1.0)
+            if model_term is not None:
+                # The previous mask already holds the model's say away from the
+                # newest click; there it would only fight earlier corrections.
+                model_term = model_term * (1.0 - (1.0 - self.model_far) * free)
 
         # ---- pairwise: cheap to cut along strong, long-contrast boundaries.
         e = state.edges
@@ -384,7 +440,7 @@ class ClassicalEngine:
             * np.exp(-state.edge_contrast / 1.5)
             * np.exp(-(dlab**2) / (2 * 12.0**2))
         )
-        return _Terms(colour, geo, prior, pair, llr_bins, box_only)
+        return _Terms(colour, geo, prior, pair, llr_bins, box_only, model, model_term)
 
     def _cut(
         self,
@@ -401,11 +457,17 @@ class ClassicalEngine:
         size = state.sp_size.astype(np.float64)
         llr_bins = terms.llr_bins
         # ---- unary: positive favours foreground. Units: per pixel.
+        model = terms.model
+        if model is not None:
+            geodesic_weight *= 1.0 - self.model_geodesic * model.weight
         evidence = (
             self.colour_weight * np.clip(terms.colour, -3, 3)
             + geodesic_weight * terms.geo
             + terms.prior
         )
+        model_term = terms.model_term
+        if model_term is not None:
+            evidence = evidence + model_term
         fg = min_cut(n, e, terms.pair, evidence * size, seeds.hard_fg, seeds.hard_bg)
         if terms.box_only:
             # A box alone: the first colour model (inside vs outside the box) is
@@ -417,6 +479,8 @@ class ClassicalEngine:
                 llr_bins = colour_llr_bins(hist, [fg * size], [(~fg) * size])
                 colour = np.asarray(hist @ llr_bins).ravel() / np.maximum(counts, 1.0)
                 evidence = self.colour_weight * np.clip(colour, -3, 3)
+                if model_term is not None:
+                    evidence = evidence + model_term
                 fg = min_cut(n, e, terms.pair, evidence * size, seeds.hard_fg, seeds.hard_bg)
         fg = keep_connected(fg, e, seeds.hard_fg)
         proposal = fg[state.labels]
@@ -437,6 +501,7 @@ class ClassicalEngine:
             evidence_weight=self.pixel_evidence_weight,
             band_colour=self.band_colour,
             band_colour_scale=self.band_colour_scale,
+            extra=self._pixel_prior(model),
         )
         mask = keep_connected_pixels(mask, seeds.pixel_seeds)
         score = confidence(evidence, fg, size, state.edges)
@@ -456,6 +521,8 @@ class _Terms:
     pair: np.ndarray
     llr_bins: np.ndarray
     box_only: bool
+    model: ModelPrior | None = None
+    model_term: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------- components

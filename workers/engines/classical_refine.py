@@ -151,6 +151,7 @@ def refine_band(
     evidence_weight: float,
     band_colour: float = 0.0,
     band_colour_scale: float = 1.0,
+    extra: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pixel-level graph cut in a band of ``band`` pixels around the boundary of the
     superpixel ``proposal`` (superpixels straddle edges by a few pixels).
@@ -161,7 +162,8 @@ def refine_band(
     ``band_colour`` times the band colour model's log-odds (:func:`band_colour_llr`,
     ``band_colour_scale`` pixels per CIELAB unit); the pairwise term is the
     contrast-sensitive one of :func:`grid_cut`. ``pixel_seeds`` (rows, cols,
-    positive) are hard."""
+    positive) are hard; ``extra``, an ``(H, W)`` unary of the same sign convention, is
+    added (the project model's prior, see ``classical``)."""
     if band <= 0 or not proposal.any() or proposal.all():
         return proposal
     h, w = proposal.shape
@@ -182,6 +184,8 @@ def refine_band(
     if band_colour > 0:
         near = band_colour_llr(state.lab, proposal, in_band, d_in, d_out, band, band_colour_scale)
         unary = unary + band_colour * near[y0:y1, x0:x1]
+    if extra is not None:
+        unary = unary + extra[y0:y1, x0:x1]
     hard_fg = np.zeros_like(crop_band)
     hard_bg = np.zeros_like(crop_band)
     ch, cw = crop_band.shape

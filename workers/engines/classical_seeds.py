@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from .base import Click, Prompts, Scribble
 from .classical_graph import geodesic_distance
@@ -16,7 +17,10 @@ from .classical_refine import disk as _disk
 from .classical_refine import rasterise_scribble as _rasterise_scribble
 from .classical_state import ClassicalState
 
-__all__ = ["Seeds", "check_prompts", "scale_prompts"]
+__all__ = ["ModelPrior", "Seeds", "check_prompts", "model_prior", "scale_prompts"]
+
+#: Probabilities are clipped to [EPS, 1 - EPS] before their log-odds are taken.
+EPS = 0.02
 
 
 @dataclass
@@ -142,6 +146,14 @@ def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> None:
             raise ValueError(f"box {prompts.box} outside the {w}x{h} image")
     if prompts.mask is not None and np.asarray(prompts.mask).shape != (h, w):
         raise ValueError(f"mask shape {np.asarray(prompts.mask).shape} != image shape {(h, w)}")
+    if prompts.prior is not None:
+        prior = np.asarray(prompts.prior)
+        if prior.shape != (h, w):
+            raise ValueError(f"prior shape {prior.shape} != image shape {(h, w)}")
+        if prior.dtype.kind not in "fiub":
+            raise ValueError(f"prior must be a float probability map, got {prior.dtype}")
+        if not np.isfinite(prior).all():
+            raise ValueError("prior holds NaN or infinite values")
 
 
 def scale_prompts(prompts: Prompts, full: tuple[int, int], work: tuple[int, int]) -> Prompts:
@@ -171,4 +183,81 @@ def scale_prompts(prompts: Prompts, full: tuple[int, int], work: tuple[int, int]
     if prompts.mask is not None:
         soft = np.asarray(prompts.mask, dtype=np.float32)
         mask = cv2.resize(soft, (work[1], work[0]), interpolation=cv2.INTER_AREA) >= 0.5
-    return Prompts(clicks=clicks, box=box, scribbles=scribbles, mask=mask)
+    prior = None
+    if prompts.prior is not None:
+        prior = cv2.resize(
+            np.asarray(prompts.prior, dtype=np.float32),
+            (work[1], work[0]),
+            interpolation=cv2.INTER_AREA,
+        )
+    return Prompts(clicks=clicks, box=box, scribbles=scribbles, mask=mask, prior=prior)
+
+
+@dataclass
+class ModelPrior:
+    """The project model's probability map (``Prompts.prior``) on the superpixels.
+
+    ``pixel``: ``(h, w) float32`` in [0, 1]; ``mean``: ``(n,)`` mean per superpixel;
+    ``logit``: ``(n,)`` its log-odds; ``weight``: trust in [0, 1], the product of
+    how decided the map is (1 - mean binary entropy: a flat 0.5 map says nothing) and
+    how well it agrees with the clicks (a map of another object, or of a model that
+    has not learned this one, is low where the user clicked positive)."""
+
+    pixel: np.ndarray
+    mean: np.ndarray
+    logit: np.ndarray
+    weight: float
+
+
+def model_prior(
+    prompts: Prompts, state: ClassicalState, agree_at: float = 0.8, distrust: bool = True
+) -> ModelPrior | None:
+    """``prompts.prior`` (already checked and at the working resolution) mapped onto
+    the superpixels of ``state``; ``None`` without one.
+
+    Agreement with the clicks: the map's probability of each click's label at its
+    superpixel, averaged; trust grows linearly to full at ``agree_at``. Later clicks
+    land on errors, often the map's own, so a good map is not asked to agree with all.
+    With ``distrust``, a connected foreground blob of the map (superpixels above 0.5)
+    that holds a negative click and no positive one is set to 0.5 (no say): the user
+    said it is not the object (another object of the label, or a wrong map)."""
+    if prompts.prior is None:
+        return None
+    pixel = np.clip(np.asarray(prompts.prior, dtype=np.float32), 0.0, 1.0)
+    labels = state.labels
+    mean = np.bincount(labels.ravel(), weights=pixel.ravel(), minlength=state.n) / state.sp_size
+    p = np.clip(mean.astype(np.float64), EPS, 1.0 - EPS)
+    # How decided: 1 - the mean binary entropy (bits) per superpixel, area-weighted.
+    entropy = -(p * np.log2(p) + (1.0 - p) * np.log2(1.0 - p))
+    decided = float(1.0 - (entropy * state.sp_size).sum() / max(float(state.sp_size.sum()), 1.0))
+    agree = 1.0
+    clicked = [int(labels[int(c.y), int(c.x)]) for c in prompts.clicks]
+    if prompts.clicks:
+        at = [
+            p[i] if c.positive else 1.0 - p[i] for i, c in zip(clicked, prompts.clicks, strict=True)
+        ]
+        agree = float(np.clip(np.mean(at) / max(agree_at, 1e-6), 0.0, 1.0))
+    if distrust and any(not c.positive for c in prompts.clicks):
+        wrong = _rejected_blobs(state, mean > 0.5, clicked, prompts.clicks)
+        if wrong.any():
+            mean = np.where(wrong, 0.5, mean)
+            p = np.where(wrong, 0.5, p)
+            pixel = np.where(wrong[labels], np.float32(0.5), pixel)
+    weight = float(np.clip(decided, 0.0, 1.0) * agree)
+    return ModelPrior(pixel=pixel, mean=mean, logit=np.log(p / (1.0 - p)), weight=weight)
+
+
+def _rejected_blobs(
+    state: ClassicalState, fg: np.ndarray, clicked: list[int], clicks: list[Click]
+) -> np.ndarray:
+    """``(n,) bool``: the superpixels of the connected components of ``fg`` (over the
+    adjacency graph) that hold a negative click and no positive one."""
+    e = state.edges
+    both = fg[e[:, 0]] & fg[e[:, 1]]
+    n = state.n
+    adj = sp.csr_matrix((np.ones(int(both.sum())), (e[both, 0], e[both, 1])), shape=(n, n))
+    _, comp = connected_components(adj, directed=False)
+    pos = {int(comp[i]) for i, c in zip(clicked, clicks, strict=True) if c.positive and fg[i]}
+    neg = {int(comp[i]) for i, c in zip(clicked, clicks, strict=True) if not c.positive and fg[i]}
+    bad = sorted(neg - pos)
+    return fg & np.isin(comp, bad) if bad else np.zeros(n, dtype=bool)
