@@ -25,19 +25,26 @@ RETRY_AFTER_S = 2
 
 def _prior_of(asset: Asset, label: Any) -> dict[str, Any] | None:
     """What the worker needs for the project model's prior (``None`` before a model is
-    trained): the latest version and the label being drawn (``None``: any foreground)."""
+    trained, or when its held-back mIoU is below ``LEARNING_PRIOR_MIN_MIOU``): the latest
+    version and the label being drawn (``None``: any foreground)."""
     if label is not None:
         if isinstance(label, bool) or not isinstance(label, int):
             raise InvalidInput("label must be a label id", "unknown_label")
         if not LabelClass.objects.filter(pk=label, project_id=asset.project_id).exists():
             raise InvalidInput("no such label in this project", "unknown_label")
-    version = (
+    latest = (
         ProjectModel.objects.filter(project_id=asset.project_id, status=ModelStatus.READY)
         .order_by("-version")
-        .values_list("version", flat=True)
+        .values_list("version", "metrics")
         .first()
     )
-    if version is None:
+    if latest is None:
+        return None
+    version, metrics = latest
+    miou = (metrics or {}).get("miou")
+    if isinstance(miou, int | float) and miou < settings.LEARNING_PRIOR_MIN_MIOU:
+        # A map that is confidently wrong where the first click lands costs clicks: a
+        # version that did poorly on its held-back frames is not trusted with them.
         return None
     return {"project": asset.project_id, "version": version, "label": label}
 

@@ -385,6 +385,17 @@ def test_a_click_carries_the_latest_versions_prior_once_one_is_trained(
     assert sent_prior() == {"project": team["project"].pk, "version": 2, "label": team["label"].pk}
     assert click(client, asset).status_code == 200
     assert sent_prior()["label"] is None
+    # A version that did poorly on its held-back frames is not trusted with clicks.
+    ProjectModel.objects.create(
+        project=team["project"], version=4, path="m4", metrics={"miou": 0.3, "frames": 2}
+    )
+    assert click(client, asset, label=team["label"].pk).status_code == 200
+    assert sent_prior() is None
+    ProjectModel.objects.create(
+        project=team["project"], version=5, path="m5", metrics={"miou": 0.8, "frames": 2}
+    )
+    assert click(client, asset, label=team["label"].pk).status_code == 200
+    assert sent_prior()["version"] == 5
 
 
 def test_a_failed_first_training_shows_as_failed(
