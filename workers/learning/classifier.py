@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ MODEL_FORMAT = 1
 SAMPLES_PER_CLASS = 2500
 #: Share of a class's samples taken from its band next to another class (the hard part).
 EDGE_SHARE = 0.4
+#: scikit-learn's forests warn this on every call under some joblib versions; harmless.
+_JOBLIB_WARNING = ".*sklearn.utils.parallel.delayed.*"
 
 
 @dataclass
@@ -62,7 +65,9 @@ class PixelModel:
         flat = features.reshape(-1, f)
         if self.channels is not None:
             flat = flat[:, self.channels]
-        known = self.estimator.predict_proba(flat).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_JOBLIB_WARNING)
+            known = self.estimator.predict_proba(flat).astype(np.float32)
         out = np.zeros((h * w, len(self.classes) + 1), np.float32)
         out[:, np.asarray(self.estimator.classes_, dtype=int)] = known
         return out.reshape(h, w, -1)
@@ -131,7 +136,8 @@ def targets_from_masks(
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         if len(pts) == 0:
             continue
-        scaled = np.round(np.column_stack([pts[:, 0] * sx, pts[:, 1] * sy]) - 0.5)
+        # A point at (x, y) lies on pixel [int(y), int(x)] (workers.engines.base).
+        scaled = np.floor(np.column_stack([pts[:, 0] * sx, pts[:, 1] * sy]))
         scaled = np.clip(scaled, 0, [w - 1, h - 1]).astype(np.int32)
         drawn = np.zeros((h, w), np.uint8)
         cv2.polylines(drawn, [scaled.reshape(-1, 1, 2)], False, 1, thickness=1)
@@ -208,7 +214,9 @@ def train(
         estimator = ExtraTreesClassifier(max_depth=24, **common)
     else:
         raise ValueError(f"unknown classifier kind {kind!r}")
-    estimator.fit(x, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_JOBLIB_WARNING)
+        estimator.fit(x, y)
     info = {"samples": int(len(y)), "frames": len(frames), "kind": kind}
     return PixelModel(classes=list(classes), estimator=estimator, channels=channels, info=info)
 

@@ -4,10 +4,11 @@ The forest sees a frame at working size and pixel by pixel, so its masks are blo
 the edges and speckled. The classical engine cuts along image edges but needs prompts;
 the probability map supplies them as an annotator would: a box around the mask, positive
 clicks deep inside confident foreground, negative clicks in confident background within
-the box, and the map itself as the cut's prior. The refined mask replaces the model's
-only when the two broadly agree (the engine can flood through a weak edge); the score
-estimates the IoU from how sure the model is of the kept mask and how well the two
-agree.
+the box, and the map itself as the cut's prior. The engine's answer is used only when it broadly
+agrees with the model's mask (the engine can flood through a weak edge), and then only
+on the pixels the model is unsure of. The score estimates the IoU: the geometric mean of
+the model's expected IoU of the kept mask and the agreement of the two masks (each ranks
+frames by their true IoU, Spearman about 0.9 on DAVIS, ``bench/active_learning.py``).
 """
 
 from __future__ import annotations
@@ -156,8 +157,13 @@ def propose(
         refined = np.asarray(engine.predict(state, derive_prompts(proba, c, mask)).mask, bool)
         agreement = _iou(refined, mask)
         if agreement >= min_agreement:
-            score = _expected_iou(p, refined) * (0.5 + 0.5 * agreement)
-            out.append(Proposal(refined, c, float(np.clip(score, 0.0, 1.0)), refined=True))
+            # The engine re-decides only the pixels the model is unsure of: where the
+            # model is confident it is right more often than the cut (bench: +0.01 mIoU).
+            band = (p > 1.0 - CONFIDENT) & (p < CONFIDENT)
+            merged = _drop_small(np.where(band, refined, mask), min_area)
+            score = np.sqrt(_expected_iou(p, merged) * agreement)
+            out.append(Proposal(merged, c, float(np.clip(score, 0.0, 1.0)), refined=True))
         else:
-            out.append(Proposal(mask, c, float(np.clip(base * agreement**0.5, 0.0, 1.0))))
+            score = np.sqrt(base * agreement)
+            out.append(Proposal(mask, c, float(np.clip(score, 0.0, 1.0))))
     return out

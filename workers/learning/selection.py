@@ -52,7 +52,12 @@ def _disagreement(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def frame_scores(
-    model: PixelModel | None, features: np.ndarray, image: np.ndarray, seed: int
+    model: PixelModel | None,
+    features: np.ndarray,
+    image: np.ndarray,
+    seed: int,
+    *,
+    sensitivity: bool = True,
 ) -> dict[str, float]:
     """Per-frame scores, larger = more worth labelling; all 0 without a model.
 
@@ -61,6 +66,7 @@ def frame_scores(
     pixels; ``sensitivity``: mean 1 - IoU of the foreground under each perturbation
     against the unperturbed prediction at the same small size; ``uncertainty``: 1 - the
     model's expected IoU of its own argmax mask (used by ``combined``).
+    ``sensitivity=False`` skips the perturbations (about 0.3 s a frame) and reports 0.
     """
     zero = {"entropy": 0.0, "margin": 0.0, "sensitivity": 0.0, "uncertainty": 0.0}
     if model is None:
@@ -82,6 +88,14 @@ def frame_scores(
     union = float(mask.sum() + fg[~mask].sum())
     expected_iou = inter / union if union > 0 else 1.0
 
+    scores = {
+        "entropy": float(entropy[region].mean()),
+        "margin": float(1.0 - margin[region].mean()),
+        "sensitivity": 0.0,
+        "uncertainty": float(1.0 - expected_iou),
+    }
+    if not sensitivity:
+        return scores
     rng = np.random.default_rng(seed)
     h, w = image.shape[:2]
     scale = min(1.0, SENSITIVITY_LONG_SIDE / max(h, w))
@@ -93,12 +107,8 @@ def frame_scores(
         _disagreement(base, _foreground(model.predict_proba(frame_features(x))))
         for x in _perturbations(small, rng)
     ]
-    return {
-        "entropy": float(entropy[region].mean()),
-        "margin": float(1.0 - margin[region].mean()),
-        "sensitivity": float(np.mean(changes)),
-        "uncertainty": float(1.0 - expected_iou),
-    }
+    scores["sensitivity"] = float(np.mean(changes))
+    return scores
 
 
 def _min_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -177,9 +187,9 @@ def rank(
     if not uncertainty.any() and not sensitivity.any():
         combined = diversity
     else:
-        u = uncertainty / max(uncertainty.max(), 1e-9)
-        s = sensitivity / max(sensitivity.max(), 1e-9)
-        values = (u + _FLOOR) * (s + _FLOOR)
+        # Both are in [0, 1] already; scaling each by its maximum would blow a batch's
+        # tiny sensitivities up to the level of a real one.
+        values = (uncertainty + _FLOOR) * (sensitivity + _FLOOR)
         combined = _order_to_score(_greedy_order(values, descriptors, labelled), n)
     entropy, margin = column("entropy"), column("margin")
     return [
