@@ -37,7 +37,15 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from bench.propagation import HALVES, davis_root, iou, list_sequences, read_mask, read_rgb
+from bench.propagation import (
+    HALVES,
+    davis_root,
+    iou,
+    list_sequences,
+    parse_number,
+    read_mask,
+    read_rgb,
+)
 from workers.engines.classical import ClassicalEngine
 from workers.learning.classifier import (
     PixelModel,
@@ -304,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
     options: dict[str, Any] = {
-        k: _number(v) for k, v in (p.split("=", 1) for p in args.train_option)
+        k: parse_number(v) for k, v in (p.split("=", 1) for p in args.train_option)
     }
     options.setdefault("n_jobs", 1 if args.procs > 1 else 2)
     jobs = [(n, strategies, args.labels, options, not args.no_refine) for n in names]
@@ -331,15 +339,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"wall {time.perf_counter() - start:.0f} s"
     )
     return 0
-
-
-def _number(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown sequences: {', '.join(unknown)}")
         names = [n for n in names if n in wanted]
-    options = {k: _number(v) for k, v in (pair.split("=", 1) for pair in args.option)}
+    options = {k: parse_number(v) for k, v in (pair.split("=", 1) for pair in args.option)}
     methods = args.methods.split(",")
     builders: dict[str, Method] = {
         "propagate": method_propagate(options, args.engine),
@@ -312,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _number(text: str) -> Any:
+def parse_number(text: str) -> Any:
+    """A ``--option key=value`` value: an int, a float, or the text as given."""
     for cast in (int, float):
         try:
             return cast(text)
