@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -60,6 +61,7 @@ from workers.runtime.features import SAM_HEAD, features_of, frame_and_features, 
 from workers.runtime.lifecycle import JobFailed, JobRun, job_task
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Channels of the filter features (a ``sam-head`` model's first ones).
 FEATURE_CHANNELS = len(FEATURE_NAMES)
@@ -124,6 +126,7 @@ def _training_frames(
     by_frame: dict[tuple[int, int], list[tuple[int, int, Any]]] = defaultdict(list)
     for pk, asset_id, frame, label, mask in rows:
         by_frame[(asset_id, frame)].append((pk, label, mask))
+    by_frame = dict(_spread(sorted(by_frame.items()), settings.LEARNING_MAX_TRAIN_FRAMES))
     assets = Asset.objects.in_bulk({asset_id for asset_id, _ in by_frame})
     keys, frames = [], []
     progress = _Progress(run, 0.0, 0.6, len(by_frame))
@@ -148,6 +151,15 @@ def _training_frames(
         frames.append(TrainingFrame(features, targets))
         progress.step(f"features of frame {len(frames)}/{len(by_frame)}")
     return keys, frames, classes, len(rows)
+
+
+def _spread(items: list[_T], limit: int) -> list[_T]:
+    """At most ``limit`` of ``items``, evenly spread over them (a project with thousands
+    of labelled frames trains in bounded time and memory on a sample of all of them)."""
+    if len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
 
 
 def _held_out(count: int) -> list[int]:

@@ -323,3 +323,14 @@ def test_train_propose_and_click_through_the_api_and_a_real_worker(
     assert response.status_code == 200, response.content
     pred = decode_mask(response.json()["mask"])
     assert (pred & target).sum() / (pred | target).sum() > 0.6
+
+
+def test_a_training_takes_an_even_spread_of_many_labelled_frames() -> None:
+    from workers.runtime.learning import _spread
+
+    assert _spread(list(range(5)), 10) == [0, 1, 2, 3, 4]
+    picked = _spread(list(range(1000)), 300)
+    assert len(picked) == 300 == len(set(picked))
+    assert picked[0] == 0 and picked[-1] >= 990
+    gaps = {b - a for a, b in zip(picked, picked[1:], strict=False)}
+    assert gaps <= {3, 4}
