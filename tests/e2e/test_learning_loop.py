@@ -137,7 +137,7 @@ def _follow_job(page: Any, button: str) -> str:
 def test_learning_loop_in_the_browser(
     browser: Any, live_server: Any, celery_worker: Any, team: dict[str, Any]
 ) -> None:
-    from annotator.models import Annotation, Asset, ProjectModel, QueueItem
+    from annotator.models import Annotation, Asset, Job, ProjectModel, QueueItem
 
     started = time.monotonic()
     project = team["project"]
@@ -324,3 +324,8 @@ def test_learning_loop_in_the_browser(
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
     assert page.errors == [] and page.evaluate("window.__csp") == []
     assert time.monotonic() - started < 300
+    # The queue rankings the trainings started end here, not in a later test's time.
+    from tests.conftest import wait_for_job
+
+    for job_id in Job.objects.filter(project=project).values_list("pk", flat=True):
+        assert wait_for_job(job_id, timeout=120).status in ("done", "cancelled")

@@ -20,7 +20,7 @@ from annotator.models import Asset
 from workers.engines.embedding_cache import embedding_key
 from workers.learning.features import FEATURE_VERSION, frame_features
 from workers.learning.sam_features import embedding_features
-from workers.runtime.engine_pool import frame_rgb, get_cache, get_engine
+from workers.runtime.engine_pool import forget_deleted, frame_rgb, get_cache, get_engine
 
 #: Model kinds: the weight-free pixel classifier, or its head on SAM embeddings too.
 PIXEL = "pixel"
@@ -69,7 +69,10 @@ def features_of(
         image = frame_rgb(asset, frame)
     engine = get_engine("sam")
     key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
-    state, _ = get_cache("sam").get_state(key, lambda: image)
+    cache = get_cache("sam")
+    state, origin = cache.get_state(key, lambda: image)
+    if origin == "computed":  # stored just now: not for an asset deleted meanwhile
+        forget_deleted(cache, {asset.pk: [key]})
     sam = embedding_features(state.features, state.input_size, image.shape[:2])
     return np.concatenate([pixel, sam], axis=-1)
 

@@ -7,14 +7,17 @@ run still owns its job (``JobRun.hold``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import cv2
+import joblib
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -56,12 +59,14 @@ from workers.learning.classifier import (
 from workers.learning.features import FEATURE_NAMES, frame_descriptor
 from workers.learning.proposals import prior_for, propose
 from workers.learning.selection import frame_scores, rank
-from workers.runtime.engine_pool import get_cache, get_engine
+from workers.runtime.engine_pool import forget_deleted, get_cache, get_engine
 from workers.runtime.features import SAM_HEAD, features_of, frame_and_features, model_kind
 from workers.runtime.lifecycle import JobFailed, JobRun, job_task
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 #: Channels of the filter features (a ``sam-head`` model's first ones).
 FEATURE_CHANNELS = len(FEATURE_NAMES)
@@ -153,6 +158,19 @@ def _training_frames(
     return keys, frames, classes, len(rows)
 
 
+def _in_threads(body: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``body`` with joblib's threading backend: Celery's pool processes are daemons,
+    where joblib's default (process-based) backend falls back to one core with a warning
+    on every call; the forest's trees are built and read in C with the GIL released."""
+
+    @functools.wraps(body)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with joblib.parallel_config(backend="threading"):
+            return body(*args, **kwargs)
+
+    return run
+
+
 def _spread(items: list[_T], limit: int) -> list[_T]:
     """At most ``limit`` of ``items``, evenly spread over them (a project with thousands
     of labelled frames trains in bounded time and memory on a sample of all of them)."""
@@ -189,6 +207,7 @@ def _metrics(frames: list[TrainingFrame], classes: list[int]) -> dict[str, Any]:
 
 
 @job_task(task_routes.TRAIN_MODEL)
+@_in_threads
 def train_model(run: JobRun) -> None:
     """Train a new version on every label of the project, measure it on held-back
     frames, store it, and refresh the queue with it."""
@@ -300,6 +319,7 @@ class _FixedEmbedding:
 
 
 @job_task(task_routes.REFRESH_QUEUE)
+@_in_threads
 def refresh_queue(run: JobRun) -> None:
     """Score every open item under every strategy with the latest model (without one:
     diversity and random only)."""
@@ -333,13 +353,15 @@ def refresh_queue(run: JobRun) -> None:
         scores.append(frame_scores(scorer, features, image, seed))
         descriptors.append(frame_descriptor(features))
         progress.step(f"scored {len(scores)}/{len(items)} frames")
-    width = len(descriptors[0]) if descriptors else 1
-    ranked = rank(
-        scores,
-        np.asarray(descriptors, np.float32).reshape(len(items), width),
-        np.asarray(labelled_descriptors, np.float32).reshape(len(labelled_descriptors), width),
-        seed=run.job.pk,
-    )
+    ranked = []
+    if items:  # none left open: nothing to rank (every frame labelled)
+        width = len(descriptors[0])
+        ranked = rank(
+            scores,
+            np.asarray(descriptors, np.float32).reshape(len(items), width),
+            np.asarray(labelled_descriptors, np.float32).reshape(len(labelled_descriptors), width),
+            seed=run.job.pk,
+        )
     version = row.version if row is not None else 0
     for item, values in zip(items, ranked, strict=True):
         item.score = values["combined"]
@@ -365,11 +387,15 @@ def _classical_state(asset: Asset, frame: int, image: np.ndarray) -> tuple[Any, 
     as clicks, so proposals warm it for the annotator)."""
     engine = get_engine("classical")
     key = embedding_key(asset.pk, frame, engine.model_id, asset.checksum)
-    state, _ = get_cache("classical").get_state(key, lambda: image)
+    cache = get_cache("classical")
+    state, origin = cache.get_state(key, lambda: image)
+    if origin == "computed":  # stored just now: not for an asset deleted meanwhile
+        forget_deleted(cache, {asset.pk: [key]})
     return engine, state
 
 
 @job_task(task_routes.PROPOSE)
+@_in_threads
 def propose_masks(run: JobRun) -> None:
     """The model's masks, refined by the classical engine, on target frames that have no
     annotation: ``source: generated``, ``review_status: pending``, ``score``. Earlier
@@ -435,6 +461,7 @@ def propose_masks(run: JobRun) -> None:
 # --- the prior of a click ------------------------------------------------------------------
 
 
+@_in_threads
 def click_prior(
     project_id: int, version: int, asset: Asset, frame: int, label: int | None
 ) -> np.ndarray | None:

@@ -323,6 +323,9 @@ def test_train_propose_and_click_through_the_api_and_a_real_worker(
     assert response.status_code == 200, response.content
     pred = decode_mask(response.json()["mask"])
     assert (pred & target).sum() / (pred | target).sum() > 0.6
+    # The queue ranking the training started ends here, not in a later test's time.
+    for job_id in Job.objects.filter(project=team["project"]).values_list("pk", flat=True):
+        assert wait_for_job(job_id, timeout=90).status == "done"
 
 
 def test_a_training_takes_an_even_spread_of_many_labelled_frames() -> None:
@@ -334,3 +337,25 @@ def test_a_training_takes_an_even_spread_of_many_labelled_frames() -> None:
     assert picked[0] == 0 and picked[-1] >= 990
     gaps = {b - a for a, b in zip(picked, picked[1:], strict=False)}
     assert gaps <= {3, 4}
+
+
+def test_a_ranking_with_every_frame_labelled_ends_done(
+    team: dict[str, Any], own_media: None
+) -> None:
+    frames, masks = disc_frames(3)
+    asset = make_video(team["project"], frames)
+    for index in range(3):
+        create_annotation(
+            asset=asset,
+            frame=index,
+            label=team["label"],
+            mask=rle_of(masks[index]),
+            author=team["annotator"],
+        )
+    job = start_training(team["project"], team["owner"])
+    train_model(job.pk)
+    refresh = Job.objects.filter(kind="queue").latest("id")
+    refresh_queue(refresh.pk)
+    refresh.refresh_from_db()
+    assert refresh.status == "done", refresh.error
+    assert refresh.result["items"] == 0 and refresh.result["closed"] == 3
