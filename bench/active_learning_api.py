@@ -183,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, curves in table.items():
         if not curves:
             continue
-        means = [statistics.fmean(c[k] for c in curves if len(c) > k) for k in range(args.labels)]
+        # A pool labelled whole has nothing left to score (nan): left out of the mean.
+        means = [
+            float(np.nanmean([c[k] for c in curves if len(c) > k] or [np.nan]))
+            for k in range(args.labels)
+        ]
         print(f"{key:12s} " + " ".join(f"{m:6.3f}" for m in means))
     print(f"train + propose per round: median {statistics.median(times):.1f} s")
     return 0
