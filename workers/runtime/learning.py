@@ -74,9 +74,10 @@ FEATURE_CHANNELS = len(FEATURE_NAMES)
 HOLD_OUT_SHARE = 0.2
 #: Seconds between progress reports.
 REPORT_EVERY_S = 0.5
-#: Models kept in memory per worker process (the click prior), and probability maps.
+#: Models kept in memory per worker process (the click prior), and probability maps
+#: (at the features' working size).
 MODELS_IN_MEMORY = 4
-PRIORS_IN_MEMORY = 32
+PRIORS_IN_MEMORY = 64
 
 
 class _Progress:
@@ -258,7 +259,7 @@ def train_model(run: JobRun) -> None:
 # --- the model of a version, in memory ---------------------------------------------------
 
 _models: OrderedDict[str, PixelModel] = OrderedDict()
-_priors: OrderedDict[tuple[str, int, int, str], np.ndarray] = OrderedDict()
+_priors: OrderedDict[tuple[str, int, int, str], tuple[np.ndarray, tuple[int, int]]] = OrderedDict()
 _memory_lock = threading.Lock()
 
 
@@ -466,24 +467,31 @@ def click_prior(
     project_id: int, version: int, asset: Asset, frame: int, label: int | None
 ) -> np.ndarray | None:
     """The model's probability for ``label`` (any foreground with ``None``) on the frame,
-    at full resolution; ``None`` when the version is gone or does not know the label."""
+    at full resolution; ``None`` when the version is gone or does not know the label.
+
+    The map is kept in memory at the features' working size (a few hundred KB per
+    frame, whatever the image's size) and resized for each click: one channel, cheap."""
     row = ProjectModel.objects.filter(project_id=project_id, version=version).first()
     if row is None:
         return None
     key = (_memory_key(row), asset.pk, frame, asset.checksum or "")
     with _memory_lock:
-        proba = _priors.get(key)
-        if proba is not None:
+        cached = _priors.get(key)
+        if cached is not None:
             _priors.move_to_end(key)
     model = load_model(row)
     if label is not None and label not in model.classes:
         return None
-    if proba is None:
+    if cached is None:
         image, features = frame_and_features(asset, frame, row.kind)
-        proba = upsample_proba(model.predict_proba(features), *image.shape[:2]).astype(np.float16)
+        cached = (model.predict_proba(features), image.shape[:2])
         with _memory_lock:
-            _priors[key] = proba
+            _priors[key] = cached
             while len(_priors) > PRIORS_IN_MEMORY:
                 _priors.popitem(last=False)
+    proba, (height, width) = cached
     index = None if label is None else model.classes.index(label) + 1
-    return prior_for(proba.astype(np.float32), index)
+    small = prior_for(proba, index)
+    return np.clip(
+        cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0
+    ).astype(np.float32)
