@@ -261,6 +261,8 @@ QUEUE_VIDEO_STRIDE = env_int("QUEUE_VIDEO_STRIDE", 10, minimum=1)
 QUEUE_RANK_WAIT_S = env_int("QUEUE_RANK_WAIT_S", 30, minimum=0)
 # A training uses at most this many labelled frames (evenly spread over all of them).
 LEARNING_MAX_TRAIN_FRAMES = env_int("LEARNING_MAX_TRAIN_FRAMES", 300, minimum=1)
+# A proposals job asked while a training is queued or running waits this long for it.
+LEARNING_TRAIN_WAIT_S = env_int("LEARNING_TRAIN_WAIT_S", 600, minimum=0)
 # Clicks get the project model's prior only from a version whose held-back mIoU is at
 # least this (one measured on fewer than 3 labelled frames is trusted).
 LEARNING_PRIOR_MIN_MIOU = env_float("LEARNING_PRIOR_MIN_MIOU", 0.5)

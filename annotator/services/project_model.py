@@ -96,7 +96,8 @@ def labels_since(project: Project, model: ProjectModel | None) -> int:
     return labels.count()
 
 
-def _training_job(project: Project) -> Job | None:
+def training_job(project: Project) -> Job | None:
+    """The project's train job queued or running, if any."""
     return (
         Job.objects.filter(
             project=project, kind="train", status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
@@ -118,7 +119,7 @@ def start_training(project: Project, user: User | None, *, auto: bool = False) -
     writer): two label writes reaching ``retrain_after`` together start one job."""
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        running = _training_job(project)
+        running = training_job(project)
         if running is not None:
             return running
         if not label_annotations(project).exists():
@@ -130,7 +131,7 @@ def note_labels_changed(project: Project) -> Job | None:
     """Called after a label is written: start a training once ``retrain_after`` new labels
     have arrived since the last version (never while one is queued or running)."""
     every = retrain_after(project)
-    if every <= 0 or _training_job(project) is not None:
+    if every <= 0 or training_job(project) is not None:
         return None
     if labels_since(project, latest_model(project)) < every:
         return None
@@ -153,7 +154,7 @@ def model_state(project: Project) -> dict[str, Any]:
     history = list(ProjectModel.objects.filter(project=project).order_by("version"))
     ready = [m for m in history if m.status == ModelStatus.READY]
     latest = ready[-1] if ready else None
-    job = _training_job(project)
+    job = training_job(project)
     if job is not None:
         status = "training"
     elif latest is not None:

@@ -20,7 +20,7 @@ from annotator.models import (
     ReviewStatus,
 )
 from annotator.services.jobs import start_job
-from annotator.services.project_model import latest_model
+from annotator.services.project_model import latest_model, training_job
 from annotator.services.queue import candidate_frames
 
 MAX_IDS = 10_000
@@ -41,14 +41,16 @@ def _ids(value: Any, name: str) -> list[int] | None:
 
 def start_proposals(project: Project, user: User | None, body: Any) -> Job:
     """A ``proposals`` job over ``assets`` (default: every ready asset) and ``labels``
-    (default: every label the model knows). Unknown or foreign ids are one answer:
-    400 ``unknown_asset`` / ``unknown_label``."""
+    (default: every label the model knows), with the latest version of the model, or the
+    one a training queued or running will store (the job waits for it). Unknown or
+    foreign ids are one answer: 400 ``unknown_asset`` / ``unknown_label``."""
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object", "invalid_body")
     asset_ids = _ids(body.get("assets"), "assets")
     label_ids = _ids(body.get("labels"), "labels")
     model = latest_model(project)
-    if model is None:
+    training = training_job(project)
+    if model is None and training is None:
         raise InvalidInput(
             "the project has no trained model yet: train it first (model/train)", "no_model"
         )
@@ -67,7 +69,14 @@ def start_proposals(project: Project, user: User | None, body: Any) -> Job:
             project=project,
             kind="proposals",
             user=user,
-            params={"assets": asset_ids, "labels": label_ids, "model": model.version},
+            # A training queued or running is waited for: "train, then propose" asked
+            # back to back proposes with the new version.
+            params={
+                "assets": asset_ids,
+                "labels": label_ids,
+                "model": model.version if model else None,
+                "after_training": training.pk if training else None,
+            },
         )
 
 

@@ -45,7 +45,7 @@ def test_proposals_start_a_job_for_every_asset_and_label_by_default(
     assert response.status_code == 202, response.content
     job = Job.objects.get(pk=response.json()["job"])
     assert (job.kind, job.status, job.created_by) == ("proposals", "queued", team["annotator"])
-    assert job.params == {"assets": None, "labels": None, "model": 2}
+    assert job.params == {"assets": None, "labels": None, "model": 2, "after_training": None}
 
 
 def test_proposals_for_chosen_assets_and_labels(
@@ -60,6 +60,7 @@ def test_proposals_for_chosen_assets_and_labels(
         "assets": sorted([assets[0].pk, assets[2].pk]),
         "labels": [team["label"].pk],
         "model": 1,
+        "after_training": None,
     }
 
 

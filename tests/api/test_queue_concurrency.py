@@ -117,14 +117,14 @@ def test_labels_arriving_together_start_one_training(
 
     project, users = crowd
     annotate(image_assets(project, 1, start=999)[0], project.labels.create(name="x"), users[0])
-    check = project_model._training_job
+    check = project_model.training_job
 
     def slow_check(p: Project) -> Any:
         found = check(p)
         threading.Event().wait(0.05)  # between the check and the start of a job
         return found
 
-    monkeypatch.setattr(project_model, "_training_job", slow_check)
+    monkeypatch.setattr(project_model, "training_job", slow_check)
     monkeypatch.setattr(jobs, "send_task_on_commit", lambda *args, **kwargs: None)
     for _ in range(ROUNDS // 3):
         Job.objects.filter(kind="train").update(status="done")

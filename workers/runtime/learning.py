@@ -31,6 +31,8 @@ from annotator.models import (
     AnnotationSource,
     Asset,
     Interaction,
+    Job,
+    JobStatus,
     Project,
     ProjectModel,
     QueueItem,
@@ -395,6 +397,16 @@ def _classical_state(asset: Asset, frame: int, image: np.ndarray) -> tuple[Any, 
     return engine, state
 
 
+def _await_training(run: JobRun, job_id: int) -> None:
+    """Wait (reporting it, cancellable) for the training asked before these proposals, up
+    to ``LEARNING_TRAIN_WAIT_S``; then go on with the latest version there is."""
+    deadline = time.monotonic() + settings.LEARNING_TRAIN_WAIT_S
+    pending = Job.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+    while pending.exists() and time.monotonic() < deadline:
+        run.progress(0.0, "waiting for the model's training to finish")
+        time.sleep(0.5)
+
+
 @job_task(task_routes.PROPOSE)
 @_in_threads
 def propose_masks(run: JobRun) -> None:
@@ -403,9 +415,13 @@ def propose_masks(run: JobRun) -> None:
     proposals nobody acted on are replaced, frame by frame, in the same transaction."""
     params = run.job.params
     project_id = run.job.project_id
-    row = ProjectModel.objects.filter(
-        project_id=project_id, version=params.get("model")
-    ).first() or latest_model(project_id)
+    if params.get("after_training"):
+        _await_training(run, int(params["after_training"]))
+        row = latest_model(project_id)
+    else:
+        row = ProjectModel.objects.filter(
+            project_id=project_id, version=params.get("model")
+        ).first() or latest_model(project_id)
     if row is None:
         raise JobFailed("no_model: the project has no trained model")
     model = load_model(row)

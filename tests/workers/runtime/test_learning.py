@@ -359,3 +359,39 @@ def test_a_ranking_with_every_frame_labelled_ends_done(
     refresh.refresh_from_db()
     assert refresh.status == "done", refresh.error
     assert refresh.result["items"] == 0 and refresh.result["closed"] == 3
+
+
+def test_proposals_asked_while_the_first_training_runs_wait_for_it(
+    team: dict[str, Any], own_media: None, settings: Any
+) -> None:
+    """ "Train" then "propose" back to back: no 400 no_model; the proposals job waits for
+    the training and proposes with the version it stored."""
+    frames, masks = disc_frames(4)
+    asset = make_video(team["project"], frames)
+    create_annotation(
+        asset=asset, frame=0, label=team["label"], mask=rle_of(masks[0]), author=team["owner"]
+    )
+    training = start_training(team["project"], team["owner"])
+    proposals = start_proposals(team["project"], team["owner"], {})
+    assert proposals.params["after_training"] == training.pk
+    train_model(training.pk)
+    propose_masks(proposals.pk)
+    proposals.refresh_from_db()
+    assert proposals.status == "done", proposals.error
+    assert proposals.result["model_version"] == 1 and proposals.result["proposals"] == 3
+
+
+def test_proposals_waiting_for_a_training_that_never_runs_give_up(
+    team: dict[str, Any], own_media: None, settings: Any
+) -> None:
+    settings.LEARNING_TRAIN_WAIT_S = 1
+    frames, masks = disc_frames(3)
+    asset = make_video(team["project"], frames)
+    create_annotation(
+        asset=asset, frame=0, label=team["label"], mask=rle_of(masks[0]), author=team["owner"]
+    )
+    start_training(team["project"], team["owner"])  # no worker ever runs it
+    proposals = start_proposals(team["project"], team["owner"], {})
+    propose_masks(proposals.pk)
+    proposals.refresh_from_db()
+    assert proposals.status == "failed" and "no_model" in proposals.error
