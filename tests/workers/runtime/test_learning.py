@@ -34,17 +34,22 @@ def own_media(tmp_path: Any, settings: Any) -> None:
     settings.QUEUE_VIDEO_STRIDE = 1
 
 
+def _label(team: dict[str, Any], asset: Any, frame: int, mask: Any, **extra: Any) -> Annotation:
+    return create_annotation(
+        asset=asset,
+        frame=frame,
+        label=team["label"],
+        mask=rle_of(mask),
+        author=extra.pop("author", team["annotator"]),
+        **extra,
+    )
+
+
 def test_train_refresh_propose_round_trip(team: dict[str, Any], own_media: None) -> None:
     frames, masks = disc_frames(8)
     asset = make_video(team["project"], frames)
     for index in (0, 4):
-        create_annotation(
-            asset=asset,
-            frame=index,
-            label=team["label"],
-            mask=rle_of(masks[index]),
-            author=team["annotator"],
-        )
+        _label(team, asset, index, masks[index])
     job = start_training(team["project"], team["owner"])
     train_model(job.pk)
     job.refresh_from_db()
@@ -88,13 +93,7 @@ def test_with_sam_configured_the_model_is_a_head_on_sams_embeddings(
     try:
         frames, masks = disc_frames(6)
         asset = make_video(team["project"], frames)
-        create_annotation(
-            asset=asset,
-            frame=0,
-            label=team["label"],
-            mask=rle_of(masks[0]),
-            author=team["annotator"],
-        )
+        _label(team, asset, 0, masks[0])
         job = start_training(team["project"], team["owner"])
         train_model(job.pk)
         job.refresh_from_db()
@@ -117,17 +116,6 @@ def test_with_sam_configured_the_model_is_a_head_on_sams_embeddings(
 
 
 # --- more of the jobs in-process ---------------------------------------------------------------
-
-
-def _label(team: dict[str, Any], asset: Any, frame: int, mask: Any, **extra: Any) -> Annotation:
-    return create_annotation(
-        asset=asset,
-        frame=frame,
-        label=team["label"],
-        mask=rle_of(mask),
-        author=extra.pop("author", team["annotator"]),
-        **extra,
-    )
 
 
 def test_the_queue_job_fills_every_strategys_column(team: dict[str, Any], own_media: None) -> None:
@@ -345,20 +333,15 @@ def test_a_ranking_with_every_frame_labelled_ends_done(
     frames, masks = disc_frames(3)
     asset = make_video(team["project"], frames)
     for index in range(3):
-        create_annotation(
-            asset=asset,
-            frame=index,
-            label=team["label"],
-            mask=rle_of(masks[index]),
-            author=team["annotator"],
-        )
+        _label(team, asset, index, masks[index])
     job = start_training(team["project"], team["owner"])
     train_model(job.pk)
     refresh = Job.objects.filter(kind="queue").latest("id")
     refresh_queue(refresh.pk)
     refresh.refresh_from_db()
     assert refresh.status == "done", refresh.error
-    assert refresh.result["items"] == 0 and refresh.result["closed"] == 3
+    result = refresh.result or {}
+    assert result["items"] == 0 and result["closed"] == 3
 
 
 def test_proposals_asked_while_the_first_training_runs_wait_for_it(
@@ -368,9 +351,7 @@ def test_proposals_asked_while_the_first_training_runs_wait_for_it(
     the training and proposes with the version it stored."""
     frames, masks = disc_frames(4)
     asset = make_video(team["project"], frames)
-    create_annotation(
-        asset=asset, frame=0, label=team["label"], mask=rle_of(masks[0]), author=team["owner"]
-    )
+    _label(team, asset, 0, masks[0], author=team["owner"])
     training = start_training(team["project"], team["owner"])
     proposals = start_proposals(team["project"], team["owner"], {})
     assert proposals.params["after_training"] == training.pk
@@ -378,7 +359,8 @@ def test_proposals_asked_while_the_first_training_runs_wait_for_it(
     propose_masks(proposals.pk)
     proposals.refresh_from_db()
     assert proposals.status == "done", proposals.error
-    assert proposals.result["model_version"] == 1 and proposals.result["proposals"] == 3
+    result = proposals.result or {}
+    assert result["model_version"] == 1 and result["proposals"] == 3
 
 
 def test_proposals_waiting_for_a_training_that_never_runs_give_up(
@@ -387,9 +369,7 @@ def test_proposals_waiting_for_a_training_that_never_runs_give_up(
     settings.LEARNING_TRAIN_WAIT_S = 1
     frames, masks = disc_frames(3)
     asset = make_video(team["project"], frames)
-    create_annotation(
-        asset=asset, frame=0, label=team["label"], mask=rle_of(masks[0]), author=team["owner"]
-    )
+    _label(team, asset, 0, masks[0], author=team["owner"])
     start_training(team["project"], team["owner"])  # no worker ever runs it
     proposals = start_proposals(team["project"], team["owner"], {})
     propose_masks(proposals.pk)
